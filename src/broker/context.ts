@@ -1,0 +1,17 @@
+import type { PresenceTracker } from '../core/tracker.js';
+import type { Logger } from '../log.js';
+import type { Topics } from '../topics.js';
+import type { Sessions } from './sessions.js';
+
+/** What every broker hook needs; one object so each hook file stays a plain function. */
+export interface BrokerContext {
+  tracker: PresenceTracker;
+  sessions: Sessions;
+  topics: Topics;
+  log: Logger;
+  maxDataBytes: number;
+  /** Counts a refusal by kind and reason (metrics hang off this). */
+  refused: (what: 'connection' | 'publish' | 'subscribe', reason: string) => void;
+  /** True once shutdown has begun: lifecycle signals are then the shutdown's business. */
+  closing: () => boolean;
+}

@@ -1,0 +1,120 @@
+import { Aedes, type Client } from 'aedes';
+import type { PresenceEvent } from '../core/events.js';
+import { PresenceTracker } from '../core/tracker.js';
+import type { Logger } from '../log.js';
+import { Topics, type TopicLayout } from '../topics.js';
+import { authenticate } from './authenticate.js';
+import type { BrokerContext } from './context.js';
+import { EventPublisher } from './event-publisher.js';
+import { wireLifecycle } from './lifecycle.js';
+import { authorizePublish, forward, type QueryHandler } from './publish.js';
+import { Sessions } from './sessions.js';
+import { authorizeSubscribe, onSubscribe, onUnsubscribe } from './subscribe.js';
+
+export interface PresenceBrokerOptions {
+  layout: TopicLayout;
+  graceMs: number;
+  maxDataBytes: number;
+  log: Logger;
+  tracker?: PresenceTracker;
+  onRefused?: (what: 'connection' | 'publish' | 'subscribe', reason: string) => void;
+  onPublished?: (event: PresenceEvent) => void;
+}
+
+/** An Aedes broker whose own connection, subscription and will events drive the presence model. */
+export class PresenceBroker {
+  readonly tracker: PresenceTracker;
+  readonly topics: Topics;
+  readonly publisher: EventPublisher;
+  private readonly ctx: BrokerContext;
+  private closing = false;
+  private queryHandler: QueryHandler | undefined;
+
+  private constructor(
+    readonly aedes: Aedes,
+    options: PresenceBrokerOptions,
+  ) {
+    this.topics = new Topics(options.layout);
+    this.tracker =
+      options.tracker ??
+      new PresenceTracker({
+        graceMs: options.graceMs,
+        onError: (error) => options.log.error('presence change failed', { error }),
+      });
+    this.publisher = new EventPublisher(aedes, this.topics, options.log, options.onPublished);
+    this.tracker.setEventSink((events) => this.publisher.publish(events));
+    this.ctx = {
+      tracker: this.tracker,
+      sessions: new Sessions(),
+      topics: this.topics,
+      log: options.log,
+      maxDataBytes: options.maxDataBytes,
+      refused: options.onRefused ?? (() => {}),
+      closing: () => this.closing,
+    };
+    aedes.authenticate = authenticate(this.ctx);
+    aedes.authorizePublish = authorizePublish(this.ctx, () => this.queryHandler);
+    aedes.authorizeSubscribe = authorizeSubscribe(this.ctx);
+    aedes.authorizeForward = forward(this.ctx);
+    aedes.on('subscribe', onSubscribe(this.ctx));
+    aedes.on('unsubscribe', onUnsubscribe(this.ctx));
+    aedes.on('clientError', (client, error) => options.log.debug('client error', { clientId: client?.id, error: error.message }));
+    aedes.on('connectionError', (client, error) => options.log.debug('connection error', { clientId: client?.id, error: error.message }));
+    wireLifecycle(aedes, this.ctx);
+  }
+
+  static async create(options: PresenceBrokerOptions): Promise<PresenceBroker> {
+    const aedes = await Aedes.createBroker({ id: 'presence-bridge' });
+    return new PresenceBroker(aedes, options);
+  }
+
+  /** Serves `presence/query/<clientId>` requests (the query API plugs in here). */
+  setQueryHandler(handler: QueryHandler): void {
+    this.queryHandler = handler;
+  }
+
+  /** Replies to a client on its own reply topic. */
+  reply(clientId: string, body: unknown): void {
+    this.aedes.publish(
+      { cmd: 'publish', topic: this.topics.reply(clientId), payload: Buffer.from(JSON.stringify(body)), qos: 1, retain: false, dup: false },
+      () => {},
+    );
+  }
+
+  get connectedClients(): number {
+    return this.ctx.sessions.size;
+  }
+
+  /**
+   * Ends presence for everyone still connected (offline, reason `server_shutdown`), gives those events
+   * time to reach subscribers, then closes the broker.
+   */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const clients = this.ctx.sessions.all();
+    for (const client of clients) {
+      const identity = this.ctx.sessions.identity(client);
+      if (!identity) continue;
+      void this.tracker.connectionDown({ userId: identity.userId, connectionId: client.id, reason: 'server_shutdown' });
+    }
+    await this.tracker.flushGrace();
+    await this.tracker.settled();
+    await this.publisher.drained();
+    await Promise.all(clients.map((client) => flushed(client, 2000)));
+    await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+  }
+}
+
+/** Waits until what was written to a client's socket has left the process (bounded). */
+function flushed(client: Client, timeoutMs: number): Promise<void> {
+  const conn = client.conn as { writableLength?: number; once?: (event: string, fn: () => void) => void; destroyed?: boolean };
+  if (!conn.writableLength || conn.destroyed || !conn.once) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    conn.once!('drain', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,86 @@
+import type { AedesPublishPacket, Client, PublishPacket } from 'aedes';
+import { parseConnAnnouncement, parseMemberAnnouncement } from '../announcements.js';
+import type { BrokerContext } from './context.js';
+
+export type QueryHandler = (client: Client, payload: Buffer) => void;
+
+/**
+ * PUBLISH (and wills): nothing a client sends lands under the product's prefix as-is. A client's own
+ * announcement and query topics are consumed here; anything else there, or under `$SYS`, is dropped
+ * the way Mosquitto drops an ACL-denied publish: acknowledged, logged, never stored or delivered.
+ * Dropping rather than disconnecting keeps one bad publish from costing the user an offline/online.
+ * `forward` below is the second half: client-originated packets under the prefix never reach anyone.
+ */
+export function authorizePublish(ctx: BrokerContext, onQuery: () => QueryHandler | undefined) {
+  return (client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void => {
+    const { topic } = packet;
+    const reserved = topic.startsWith('$SYS');
+    if (!reserved && !ctx.topics.isUnderPrefix(topic)) return done(null);
+    packet.retain = false;
+    const reason = reserved ? 'reserved topic' : consume(ctx, client, packet, onQuery());
+    if (reason) {
+      ctx.log.warn('publish refused', { clientId: client?.id, topic, reason });
+      ctx.refused('publish', reason.split(':')[0]!);
+    }
+    done(null);
+  };
+}
+
+/** Acts on an allowed product topic; returns why the publish is refused otherwise. */
+function consume(ctx: BrokerContext, client: Client | null, packet: PublishPacket, onQuery?: QueryHandler): string | undefined {
+  const identity = ctx.sessions.identity(client);
+  if (!client || !identity) return 'no live client';
+  const target = ctx.topics.parse(packet.topic);
+  const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+  switch (target.kind) {
+    case 'conn': {
+      if (target.userId !== identity.userId || target.clientId !== client.id) return 'spoofing: not its own announcement topic';
+      const announcement = parseConnAnnouncement(payload, ctx.maxDataBytes);
+      if (!announcement.ok) return `invalid announcement: ${announcement.reason}`;
+      // The connection itself is the truth in serve mode: a will or an announced offline changes nothing
+      // (the disconnect that follows does), and a birth only refreshes the connection's data.
+      if (announcement.value.action === 'online' && !client.closed) {
+        void ctx.tracker.connectionUp({
+          userId: identity.userId,
+          connectionId: client.id,
+          data: announcement.value.data ?? identity.data,
+          epoch: announcement.value.epoch,
+        });
+      }
+      return undefined;
+    }
+    case 'member': {
+      if (target.userId !== identity.userId) return 'spoofing: not its own membership topic';
+      if (client.closed) return undefined;
+      const announcement = parseMemberAnnouncement(payload);
+      if (!announcement.ok) return `invalid membership: ${announcement.reason}`;
+      if (announcement.value.action === 'join') void ctx.tracker.join(identity.userId, target.groupId);
+      else void ctx.tracker.leave(identity.userId, target.groupId);
+      return undefined;
+    }
+    case 'query': {
+      if (target.clientId !== client.id) return 'spoofing: not its own query topic';
+      if (!onQuery) return 'queries are not served here';
+      if (!client.closed) onQuery(client, payload);
+      return undefined;
+    }
+    default:
+      return 'spoofing: clients may not publish presence';
+  }
+}
+
+/**
+ * Delivery filter. Packets a client published under the prefix (they carry `clientId`) have been
+ * consumed or refused above and go nowhere; replies go only to the client that asked.
+ */
+export function forward(ctx: BrokerContext) {
+  return (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null => {
+    const { topic } = packet;
+    if (topic.startsWith('$SYS')) return (packet as AedesPublishPacket & { clientId?: string }).clientId ? null : packet;
+    if (!ctx.topics.isUnderPrefix(topic)) return packet;
+    if ((packet as AedesPublishPacket & { clientId?: string }).clientId) return null;
+    const target = ctx.topics.parse(topic);
+    if (target.kind === 'reply' && target.clientId !== client.id) return null;
+    return packet;
+  };
+}

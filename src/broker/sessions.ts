@@ -1,0 +1,64 @@
+import type { Client } from 'aedes';
+import type { OfflineReason, UserData } from '../core/events.js';
+
+/** What the adapter learned about a connection at CONNECT. */
+export interface Identity {
+  userId: string;
+  clientId: string;
+  data?: UserData;
+  epoch?: string;
+}
+
+/**
+ * The adapter's view of live MQTT connections: identity per aedes client object, the current
+ * client object per client id (to tell a takeover from a loss), and how each connection ended.
+ */
+export class Sessions {
+  private readonly identities = new WeakMap<Client, Identity>();
+  private readonly live = new Map<string, Client>();
+  private readonly endings = new WeakMap<Client, OfflineReason>();
+
+  remember(client: Client, identity: Identity): void {
+    this.identities.set(client, identity);
+  }
+
+  identity(client: Client | null | undefined): Identity | undefined {
+    return client ? this.identities.get(client) : undefined;
+  }
+
+  /** The connection is registered with the broker (aedes' `client` event). */
+  attach(client: Client): void {
+    this.live.set(client.id, client);
+  }
+
+  /** The connection left the broker; returns false when a newer client already holds the id. */
+  detach(client: Client): boolean {
+    if (this.live.get(client.id) !== client) return false;
+    this.live.delete(client.id);
+    return true;
+  }
+
+  current(clientId: string): Client | undefined {
+    return this.live.get(clientId);
+  }
+
+  all(): Client[] {
+    return [...this.live.values()];
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  /** Records why a connection is about to end, when the broker knows better than the socket. */
+  markEnding(client: Client, reason: OfflineReason): void {
+    if (!this.endings.has(client)) this.endings.set(client, reason);
+  }
+
+  endingOf(client: Client): OfflineReason {
+    const marked = this.endings.get(client);
+    if (marked) return marked;
+    // aedes sets `_disconnected` only for a valid DISCONNECT packet.
+    return (client as Client & { _disconnected?: boolean })._disconnected ? 'disconnect' : 'connection_lost';
+  }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+import { ConfigError } from '../config.js';
+import { runServe } from './serve.js';
+
+const USAGE = `usage: presence-bridge <command> [options]
+
+commands:
+  serve     run the embedded MQTT broker with presence (default)
+            [--host H] [--mqtt-port N] [--http-port N] [--grace MS] [--config FILE]
+            [--prefix P] [--group-prefix P] [--max-data-bytes N] [--allow-anonymous] [--log-level L]
+`;
+
+const commands: Record<string, (args: string[]) => Promise<void>> = {
+  serve: runServe,
+};
+
+async function main(argv: string[]): Promise<void> {
+  const [first, ...rest] = argv;
+  if (first === '--help' || first === '-h' || first === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const name = first === undefined || first.startsWith('-') ? 'serve' : first;
+  const args = name === first ? rest : argv;
+  const command = commands[name];
+  if (!command) throw new UsageError(`unknown command '${name}'`);
+  await command(args);
+}
+
+export class UsageError extends Error {}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  const known = error instanceof ConfigError || error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+  process.stderr.write(
+    JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: known ? (error as Error).message : 'fatal', error: String((error as Error)?.stack ?? error) }) + '\n',
+  );
+  if (error instanceof UsageError) process.stderr.write(USAGE);
+  process.exit(known ? 2 : 1);
+});

@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import type { JSONSchemaType } from 'ajv';
+import type { LogLevel } from './log.js';
+import { compile } from './schemas/ajv.js';
+
+/** Everything `serve` can be told, from the config file and then the command line (which wins). */
+export interface ServeConfig {
+  host: string;
+  mqttPort: number;
+  httpPort: number;
+  /** Milliseconds an offline is held back; 0 announces at once. */
+  graceMs: number;
+  prefix: string;
+  groupPrefix: string;
+  /** Largest user `data` object accepted, in bytes of JSON. */
+  maxDataBytes: number;
+  allowAnonymous: boolean;
+  logLevel: LogLevel;
+}
+
+export const DEFAULT_SERVE_CONFIG: ServeConfig = {
+  host: '127.0.0.1',
+  mqttPort: 1883,
+  httpPort: 8080,
+  graceMs: 0,
+  prefix: 'presence',
+  groupPrefix: 'group',
+  maxDataBytes: 1024,
+  allowAnonymous: false,
+  logLevel: 'info',
+};
+
+// A topic prefix: one or more plain levels, no wildcards, no leading `$`.
+const PREFIX_PATTERN = '^[^/+#$\\u0000][^/+#\\u0000]*(/[^/+#\\u0000]+)*$';
+
+const schema: JSONSchemaType<Partial<ServeConfig>> = {
+  type: 'object',
+  properties: {
+    host: { type: 'string', minLength: 1, nullable: true },
+    mqttPort: { type: 'integer', minimum: 0, maximum: 65535, nullable: true },
+    httpPort: { type: 'integer', minimum: 0, maximum: 65535, nullable: true },
+    graceMs: { type: 'integer', minimum: 0, maximum: 86_400_000, nullable: true },
+    prefix: { type: 'string', pattern: PREFIX_PATTERN, maxLength: 64, nullable: true },
+    groupPrefix: { type: 'string', pattern: PREFIX_PATTERN, maxLength: 64, nullable: true },
+    maxDataBytes: { type: 'integer', minimum: 2, maximum: 65536, nullable: true },
+    allowAnonymous: { type: 'boolean', nullable: true },
+    logLevel: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], nullable: true },
+  },
+  additionalProperties: false,
+};
+
+const check = compile(schema);
+
+export class ConfigError extends Error {}
+
+/** Validates a partial config (from a file, the CLI or a caller) and fills in the defaults. */
+export function resolveServeConfig(...layers: unknown[]): ServeConfig {
+  let config: ServeConfig = { ...DEFAULT_SERVE_CONFIG };
+  for (const layer of layers) {
+    const checked = check(layer);
+    if (!checked.ok) throw new ConfigError(`invalid configuration: ${checked.reason}`);
+    config = { ...config, ...stripUndefined(checked.value) };
+  }
+  if (config.prefix === config.groupPrefix || config.groupPrefix.startsWith(config.prefix + '/')) {
+    throw new ConfigError('invalid configuration: groupPrefix must lie outside prefix');
+  }
+  return config;
+}
+
+export function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

@@ -1,0 +1,59 @@
+/** The presence model's vocabulary: what goes in (signals) and what comes out (events). */
+
+export type UserData = Record<string, unknown>;
+
+/** Why a user went offline; published as `reason` on offline events. */
+export type OfflineReason =
+  | 'disconnect'
+  | 'connection_lost'
+  | 'keepalive_timeout'
+  | 'server_shutdown'
+  | 'takeover'
+  | 'announced'
+  | 'vanished';
+
+export type UserAction = 'online' | 'offline';
+export type GroupAction = 'online' | 'offline' | 'join' | 'leave';
+
+/** Published retained on `presence/user/<id>`. */
+export interface UserEvent {
+  time: number;
+  action: UserAction;
+  id: string;
+  data: UserData;
+  seq: number;
+  reason?: OfflineReason;
+}
+
+/** Published on `presence/group/<groupId>`. */
+export interface GroupEvent {
+  groupId: string;
+  groupOnlineCount: number;
+  time: number;
+  action: GroupAction;
+  id: string;
+  data: UserData;
+  seq: number;
+  reason?: OfflineReason;
+}
+
+export type PresenceEvent =
+  | { kind: 'user'; event: UserEvent }
+  | { kind: 'group'; event: GroupEvent };
+
+export interface ConnectionUp {
+  userId: string;
+  connectionId: string;
+  /** Data the connection declared (will or birth); undefined keeps what the user had. */
+  data?: UserData;
+  /** Announcement epoch (attach mode); lets a stale offline be told from a current one. */
+  epoch?: string;
+}
+
+export interface ConnectionDown {
+  userId: string;
+  connectionId: string;
+  reason: OfflineReason;
+  /** When given, the down only applies if it matches the connection's current epoch. */
+  epoch?: string;
+}

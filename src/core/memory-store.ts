@@ -1,0 +1,90 @@
+import { isIdle, type GroupPage, type PresenceStore, type StoreStats, type UserRecord } from './store.js';
+
+interface GroupState {
+  members: Set<string>;
+  online: Set<string>;
+}
+
+/** The single-process store: plain maps, no copies on read (callers treat records as immutable). */
+export class MemoryStore implements PresenceStore {
+  private readonly users = new Map<string, UserRecord>();
+  private readonly groups = new Map<string, GroupState>();
+
+  async getUser(userId: string): Promise<UserRecord | undefined> {
+    return this.users.get(userId);
+  }
+
+  async getUsers(userIds: readonly string[]): Promise<(UserRecord | undefined)[]> {
+    return userIds.map((id) => this.users.get(id));
+  }
+
+  async commit(record: UserRecord, touchedGroups: readonly string[]): Promise<Map<string, number>> {
+    if (isIdle(record)) this.users.delete(record.id);
+    else this.users.set(record.id, record);
+    const counts = new Map<string, number>();
+    for (const groupId of touchedGroups) {
+      const member = record.groups.includes(groupId);
+      let group = this.groups.get(groupId);
+      if (!group) {
+        if (!member) {
+          counts.set(groupId, 0);
+          continue;
+        }
+        group = { members: new Set(), online: new Set() };
+        this.groups.set(groupId, group);
+      }
+      if (member) group.members.add(record.id);
+      else group.members.delete(record.id);
+      if (member && record.online) group.online.add(record.id);
+      else group.online.delete(record.id);
+      counts.set(groupId, group.online.size);
+      if (group.members.size === 0) this.groups.delete(groupId);
+    }
+    return counts;
+  }
+
+  async groupPage(groupId: string, limit: number, offset: number): Promise<GroupPage> {
+    const group = this.groups.get(groupId);
+    if (!group) return { groupId, total: 0, onlineCount: 0, members: [] };
+    const members: GroupPage['members'] = [];
+    const end = offset + limit;
+    let index = 0;
+    // Online members first, then the rest, both in insertion order: stable pages while nothing changes.
+    for (const pass of [true, false]) {
+      for (const id of group.members) {
+        if (group.online.has(id) !== pass) continue;
+        if (index >= offset && index < end) {
+          members.push({ id, online: pass, data: this.users.get(id)?.data ?? {} });
+        }
+        index++;
+        if (index >= end) break;
+      }
+      if (index >= end) break;
+    }
+    return { groupId, total: group.members.size, onlineCount: group.online.size, members };
+  }
+
+  async groupOnlineCounts(groupIds: readonly string[]): Promise<Map<string, number>> {
+    return new Map(groupIds.map((id) => [id, this.groups.get(id)?.online.size ?? 0]));
+  }
+
+  async activeUserIds(): Promise<string[]> {
+    const ids: string[] = [];
+    for (const record of this.users.values()) {
+      if (record.pendingOffline || Object.keys(record.connections).length > 0) ids.push(record.id);
+    }
+    return ids;
+  }
+
+  async stats(): Promise<StoreStats> {
+    let onlineUsers = 0;
+    let connections = 0;
+    let memberships = 0;
+    for (const record of this.users.values()) {
+      if (record.online) onlineUsers++;
+      connections += Object.keys(record.connections).length;
+      memberships += record.groups.length;
+    }
+    return { users: this.users.size, onlineUsers, connections, groups: this.groups.size, memberships };
+  }
+}

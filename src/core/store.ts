@@ -1,0 +1,77 @@
+import type { OfflineReason, UserData } from './events.js';
+
+/** One MQTT connection (client id) of a user. */
+export interface ConnectionRecord {
+  since: number;
+  epoch?: string;
+  data?: UserData;
+}
+
+/**
+ * Everything the model knows about one user. Group state is derived from these records, so a store
+ * only ever needs to apply one user's record at a time (a Redis store does it in one MULTI/Lua call).
+ */
+export interface UserRecord {
+  id: string;
+  /** As last published: stays true while an offline is held back by the grace window. */
+  online: boolean;
+  /** Last seq issued for this user. */
+  seq: number;
+  data: UserData;
+  connections: Record<string, ConnectionRecord>;
+  groups: string[];
+  /** Set while the last connection is gone but the grace window has not yet run out. */
+  pendingOffline?: { token: number; reason: OfflineReason };
+}
+
+export interface MemberState {
+  id: string;
+  online: boolean;
+  data: UserData;
+}
+
+export interface GroupPage {
+  groupId: string;
+  total: number;
+  onlineCount: number;
+  members: MemberState[];
+}
+
+export interface StoreStats {
+  users: number;
+  onlineUsers: number;
+  connections: number;
+  groups: number;
+  memberships: number;
+}
+
+/**
+ * Where presence state lives. Async throughout so a networked store can replace the in-memory one;
+ * the tracker calls it from a single serial queue, so implementations need no locking of their own
+ * for a single node.
+ */
+export interface PresenceStore {
+  getUser(userId: string): Promise<UserRecord | undefined>;
+  getUsers(userIds: readonly string[]): Promise<(UserRecord | undefined)[]>;
+  /**
+   * Stores `record` (or forgets the user when it holds nothing worth keeping) and brings each group in
+   * `touchedGroups` in line with it: member iff listed in `record.groups`, online iff also `record.online`.
+   * Resolves to each touched group's online count afterwards.
+   */
+  commit(record: UserRecord, touchedGroups: readonly string[]): Promise<Map<string, number>>;
+  groupPage(groupId: string, limit: number, offset: number): Promise<GroupPage>;
+  groupOnlineCounts(groupIds: readonly string[]): Promise<Map<string, number>>;
+  /** Ids of users that currently have at least one connection or a pending offline. */
+  activeUserIds(): Promise<string[]>;
+  stats(): Promise<StoreStats>;
+}
+
+/** A record is worth keeping while it is online, connected, pending, or a member of something. */
+export function isIdle(record: UserRecord): boolean {
+  return (
+    !record.online &&
+    record.groups.length === 0 &&
+    record.pendingOffline === undefined &&
+    Object.keys(record.connections).length === 0
+  );
+}

@@ -1,0 +1,238 @@
+import type { ConnectionDown, ConnectionUp, GroupEvent, PresenceEvent, UserData, UserEvent } from './events.js';
+import { MemoryStore } from './memory-store.js';
+import type { GroupPage, PresenceStore, StoreStats, UserRecord } from './store.js';
+import * as rules from './transitions.js';
+
+/** Timers, injected so the model stays free of real time in its tests. */
+export interface Scheduler {
+  set(fn: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
+export const realScheduler: Scheduler = {
+  set: (fn, ms) => setTimeout(fn, ms),
+  clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+export interface TrackerOptions {
+  store?: PresenceStore;
+  /** Hold an offline back this long; dropped entirely if the user is back in time. */
+  graceMs?: number;
+  now?: () => number;
+  scheduler?: Scheduler;
+  /** Server-side data for a user (a user list); when it answers, it wins over what clients declare. */
+  trustedData?: (userId: string) => UserData | undefined;
+  /** Receives every event, in the order the changes happened. Called synchronously. */
+  onEvents?: (events: PresenceEvent[]) => void;
+  onError?: (error: unknown) => void;
+}
+
+export interface UserState {
+  id: string;
+  online: boolean;
+  data: UserData;
+  connections: number;
+  groups: string[];
+}
+
+/**
+ * The presence model: fed normalized signals, it keeps state in its store and emits events.
+ * Every change runs through one serial queue, so events leave in exactly the order their changes were
+ * applied and each group count is the count right after its event, whatever the store's latency.
+ */
+export class PresenceTracker {
+  readonly store: PresenceStore;
+  private readonly graceMs: number;
+  private readonly now: () => number;
+  private readonly scheduler: Scheduler;
+  private readonly trustedData: (userId: string) => UserData | undefined;
+  private onEvents: (events: PresenceEvent[]) => void;
+  private readonly onError: (error: unknown) => void;
+  private tail: Promise<void> = Promise.resolve();
+  private lastSeq = 0;
+  private nextToken = 1;
+  private readonly graceTimers = new Map<string, unknown>();
+
+  constructor(options: TrackerOptions = {}) {
+    this.store = options.store ?? new MemoryStore();
+    this.graceMs = options.graceMs ?? 0;
+    this.now = options.now ?? Date.now;
+    this.scheduler = options.scheduler ?? realScheduler;
+    this.trustedData = options.trustedData ?? (() => undefined);
+    this.onEvents = options.onEvents ?? (() => {});
+    this.onError = options.onError ?? ((error) => console.error(error));
+  }
+
+  /** Where events go; the edges (broker adapter, bridge) set this once. */
+  setEventSink(sink: (events: PresenceEvent[]) => void): void {
+    this.onEvents = sink;
+  }
+
+  connectionUp(up: ConnectionUp): Promise<void> {
+    return this.change(up.userId, (record, now) => rules.connectionUp(record, up, now, this.trustedData(up.userId)));
+  }
+
+  connectionDown(down: ConnectionDown): Promise<void> {
+    return this.change(down.userId, (record) =>
+      rules.connectionDown(record, down, this.graceMs > 0 ? this.nextToken++ : undefined),
+    );
+  }
+
+  join(userId: string, groupId: string): Promise<void> {
+    return this.change(userId, (record) => rules.join(record, userId, groupId));
+  }
+
+  leave(userId: string, groupId: string): Promise<void> {
+    return this.change(userId, (record) => rules.leave(record, userId, groupId));
+  }
+
+  /**
+   * Announces every offline still held back by a grace window, now. Used at shutdown, when nobody
+   * will be around to announce them later.
+   */
+  async flushGrace(): Promise<void> {
+    const pending = [...this.graceTimers.keys()];
+    for (const userId of pending) {
+      this.scheduler.clear(this.graceTimers.get(userId));
+      this.graceTimers.delete(userId);
+    }
+    await Promise.all(
+      pending.map((userId) =>
+        this.change(userId, (record) =>
+          record?.pendingOffline ? rules.graceExpired(record, record.pendingOffline.token) : undefined,
+        ),
+      ),
+    );
+  }
+
+  /** Resolves once every change queued so far has been applied and emitted. */
+  settled(): Promise<void> {
+    return this.tail;
+  }
+
+  async user(userId: string): Promise<UserState | undefined> {
+    const record = await this.store.getUser(userId);
+    return record && toUserState(record);
+  }
+
+  async users(userIds: readonly string[]): Promise<(UserState | undefined)[]> {
+    const records = await this.store.getUsers(userIds);
+    return records.map((record) => record && toUserState(record));
+  }
+
+  groupPage(groupId: string, limit: number, offset: number): Promise<GroupPage> {
+    return this.store.groupPage(groupId, limit, offset);
+  }
+
+  groupOnlineCounts(groupIds: readonly string[]): Promise<Map<string, number>> {
+    return this.store.groupOnlineCounts(groupIds);
+  }
+
+  stats(): Promise<StoreStats> {
+    return this.store.stats();
+  }
+
+  private change(
+    userId: string,
+    rule: (record: UserRecord | undefined, now: number) => rules.Transition | undefined,
+  ): Promise<void> {
+    // The queue never rejects: a failed change is reported and must not wedge every later one, nor
+    // surface as an unhandled rejection in an edge that fired and forgot.
+    this.tail = this.tail.then(() => this.apply(userId, rule)).catch((error: unknown) => this.onError(error));
+    return this.tail;
+  }
+
+  private async apply(
+    userId: string,
+    rule: (record: UserRecord | undefined, now: number) => rules.Transition | undefined,
+  ): Promise<void> {
+    const current = await this.store.getUser(userId);
+    const now = this.now();
+    const transition = rule(current, now);
+    if (!transition || (transition.record === current && !transition.announce)) return;
+    const { announce } = transition;
+    let record = transition.record;
+    if (announce) {
+      const seqs: number[] = [];
+      const count = (announce.user ? 1 : 0) + announce.groups.length;
+      let seq = record.seq;
+      for (let i = 0; i < count; i++) {
+        seq = this.nextSeq(seq, now);
+        seqs.push(seq);
+      }
+      record = { ...record, seq };
+      const counts = await this.store.commit(record, transition.touched);
+      this.onEvents(this.toEvents(record, announce, counts, now, seqs));
+    } else {
+      await this.store.commit(record, transition.touched);
+    }
+    if (transition.holdOffline !== undefined) this.holdOffline(userId, transition.holdOffline);
+    else if (!record.pendingOffline) this.cancelHold(userId);
+  }
+
+  /**
+   * seq is a hybrid clock: never below the wall clock in microseconds, always above the user's last
+   * and this process's last. So it keeps rising across restarts and record evictions without
+   * remembering every user ever seen.
+   */
+  private nextSeq(previous: number, now: number): number {
+    this.lastSeq = Math.max(previous + 1, this.lastSeq + 1, now * 1000);
+    return this.lastSeq;
+  }
+
+  private toEvents(
+    record: UserRecord,
+    announce: rules.Announcement,
+    counts: Map<string, number>,
+    time: number,
+    seqs: number[],
+  ): PresenceEvent[] {
+    const events: PresenceEvent[] = [];
+    let next = 0;
+    if (announce.user) {
+      const event: UserEvent = { time, action: announce.user.action, id: record.id, data: record.data, seq: seqs[next++]! };
+      if (announce.user.reason) event.reason = announce.user.reason;
+      events.push({ kind: 'user', event });
+    }
+    for (const group of announce.groups) {
+      const event: GroupEvent = {
+        groupId: group.groupId,
+        groupOnlineCount: counts.get(group.groupId) ?? 0,
+        time,
+        action: group.action,
+        id: record.id,
+        data: record.data,
+        seq: seqs[next++]!,
+      };
+      if (group.reason) event.reason = group.reason;
+      events.push({ kind: 'group', event });
+    }
+    return events;
+  }
+
+  private holdOffline(userId: string, token: number): void {
+    this.cancelHold(userId);
+    const handle = this.scheduler.set(() => {
+      this.graceTimers.delete(userId);
+      void this.change(userId, (record) => rules.graceExpired(record, token));
+    }, this.graceMs);
+    this.graceTimers.set(userId, handle);
+  }
+
+  private cancelHold(userId: string): void {
+    const handle = this.graceTimers.get(userId);
+    if (handle === undefined) return;
+    this.scheduler.clear(handle);
+    this.graceTimers.delete(userId);
+  }
+}
+
+function toUserState(record: UserRecord): UserState {
+  return {
+    id: record.id,
+    online: record.online,
+    data: record.data,
+    connections: Object.keys(record.connections).length,
+    groups: [...record.groups],
+  };
+}

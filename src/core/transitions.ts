@@ -1,0 +1,115 @@
+import type { ConnectionDown, ConnectionUp, GroupAction, OfflineReason, UserAction, UserData } from './events.js';
+import type { UserRecord } from './store.js';
+
+/**
+ * The presence rules as pure functions: a user's record in, the next record and the actions to
+ * announce out. No clocks, timers or stores here; the tracker supplies `now` and seq.
+ */
+
+export interface Announcement {
+  user?: { action: UserAction; reason?: OfflineReason };
+  /** Group events in publish order; counts are filled in from the store after the commit. */
+  groups: { groupId: string; action: GroupAction; reason?: OfflineReason }[];
+}
+
+export interface Transition {
+  record: UserRecord;
+  announce: Announcement | undefined;
+  /** Groups whose derived state (membership or online) may have changed. */
+  touched: string[];
+  /** Start a grace timer for this token (the last connection went away with a grace window). */
+  holdOffline?: number;
+}
+
+export function emptyRecord(userId: string): UserRecord {
+  return { id: userId, online: false, seq: 0, data: {}, connections: {}, groups: [] };
+}
+
+const unchanged = (record: UserRecord): Transition => ({ record, announce: undefined, touched: [] });
+
+function wentOnline(record: UserRecord): Transition {
+  const next = { ...record, online: true };
+  return {
+    record: next,
+    announce: {
+      user: { action: 'online' },
+      groups: next.groups.map((groupId) => ({ groupId, action: 'online' as const })),
+    },
+    touched: next.groups,
+  };
+}
+
+function wentOffline(record: UserRecord, reason: OfflineReason): Transition {
+  const next: UserRecord = { ...record, online: false };
+  delete next.pendingOffline;
+  return {
+    record: next,
+    announce: {
+      user: { action: 'offline', reason },
+      groups: next.groups.map((groupId) => ({ groupId, action: 'offline' as const, reason })),
+    },
+    touched: next.groups,
+  };
+}
+
+export function connectionUp(
+  current: UserRecord | undefined,
+  up: ConnectionUp,
+  now: number,
+  trustedData: UserData | undefined,
+): Transition {
+  const record = current ?? emptyRecord(up.userId);
+  const connections = { ...record.connections, [up.connectionId]: { since: now, epoch: up.epoch, data: up.data } };
+  const data = trustedData ?? up.data ?? record.data;
+  const next: UserRecord = { ...record, connections, data };
+  if (next.pendingOffline) {
+    // Back within the grace window: the offline that was held back is dropped, nothing is announced.
+    delete next.pendingOffline;
+    return { record: next, announce: undefined, touched: [] };
+  }
+  if (next.online) return { record: next, announce: undefined, touched: [] };
+  return wentOnline(next);
+}
+
+export function connectionDown(
+  current: UserRecord | undefined,
+  down: ConnectionDown,
+  graceToken: number | undefined,
+): Transition {
+  if (!current) return unchanged(emptyRecord(down.userId));
+  const connection = current.connections[down.connectionId];
+  if (!connection) return unchanged(current);
+  // A stale offline (an old will arriving after a reconnect) names an epoch the connection no longer has.
+  if (down.epoch !== undefined && connection.epoch !== undefined && down.epoch !== connection.epoch) {
+    return unchanged(current);
+  }
+  const connections = { ...current.connections };
+  delete connections[down.connectionId];
+  const next: UserRecord = { ...current, connections };
+  if (Object.keys(connections).length > 0 || !next.online) return { record: next, announce: undefined, touched: [] };
+  if (graceToken !== undefined) {
+    next.pendingOffline = { token: graceToken, reason: down.reason };
+    return { record: next, announce: undefined, touched: [], holdOffline: graceToken };
+  }
+  return wentOffline(next, down.reason);
+}
+
+/** The grace window ran out: announce the held-back offline unless the user came back meanwhile. */
+export function graceExpired(current: UserRecord | undefined, token: number): Transition | undefined {
+  if (!current?.pendingOffline || current.pendingOffline.token !== token) return undefined;
+  return wentOffline(current, current.pendingOffline.reason);
+}
+
+export function join(current: UserRecord | undefined, userId: string, groupId: string): Transition {
+  const record = current ?? emptyRecord(userId);
+  if (record.groups.includes(groupId)) return unchanged(record);
+  const next = { ...record, groups: [...record.groups, groupId] };
+  return { record: next, announce: { groups: [{ groupId, action: 'join' }] }, touched: [groupId] };
+}
+
+export function leave(current: UserRecord | undefined, userId: string, groupId: string): Transition {
+  const record = current ?? emptyRecord(userId);
+  if (!record.groups.includes(groupId)) return unchanged(record);
+  const next = { ...record, groups: record.groups.filter((g) => g !== groupId) };
+  return { record: next, announce: { groups: [{ groupId, action: 'leave' }] }, touched: [groupId] };
+}

@@ -1,0 +1,56 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], url: URL) => void | Promise<void>;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  handler: Handler;
+}
+
+/**
+ * A deliberately small router: method + anchored regex, captured groups as params. The HTTP surface
+ * is a handful of read-only endpoints; a framework would be more code to audit than it saves.
+ */
+export class Router {
+  private readonly routes: Route[] = [];
+
+  get(pattern: RegExp, handler: Handler): this {
+    this.routes.push({ method: 'GET', pattern, handler });
+    return this;
+  }
+
+  /** Handles the request; resolves false when no route matched. */
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    let pathMatched = false;
+    for (const route of this.routes) {
+      const match = route.pattern.exec(url.pathname);
+      if (!match) continue;
+      pathMatched = true;
+      if (route.method !== req.method && !(route.method === 'GET' && req.method === 'HEAD')) continue;
+      const params = match.slice(1).map((p) => safeDecode(p ?? ''));
+      await route.handler(req, res, params, url);
+      return true;
+    }
+    if (pathMatched) {
+      sendJson(res, 405, { error: { code: 'method_not_allowed', content: `${req.method} is not allowed here` } });
+      return true;
+    }
+    return false;
+  }
+}
+
+function safeDecode(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
+  res.end(text);
+}

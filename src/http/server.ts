@@ -1,0 +1,48 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { Logger } from '../log.js';
+import { Router, sendJson } from './router.js';
+
+export const MQTT_WS_PATH = '/mqtt';
+
+/**
+ * One HTTP server for the API, the demo page and MQTT over WebSocket at /mqtt. We use `ws` 8 with
+ * `createWebSocketStream` (as aedes' own docs do): websocket-stream is abandoned and pins ws 3.3.3,
+ * which has known DoS advisories.
+ */
+export function createHttpServer(
+  router: Router,
+  handleMqtt: (stream: Duplex, req: IncomingMessage) => void,
+  log: Logger,
+): Server {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  const server = createServer((req, res) => {
+    router.handle(req, res).then(
+      (handled) => {
+        if (!handled) sendJson(res, 404, { error: { code: 'not_found', content: 'no such endpoint' } });
+      },
+      (error: unknown) => {
+        log.error('http handler failed', { url: req.url, error });
+        if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal', content: 'internal error' } });
+        else res.destroy();
+      },
+    );
+  });
+  server.on('upgrade', (req, socket, head) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path !== MQTT_WS_PATH) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const stream = createWebSocketStream(ws);
+      // aedes listens for errors on the stream it owns; this covers the gap until it does.
+      stream.on('error', () => {});
+      handleMqtt(stream, req);
+    });
+  });
+  server.on('clientError', (_error, socket) => socket.destroy());
+  server.on('close', () => wss.close());
+  return server;
+}

@@ -1,0 +1,81 @@
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import { ConfigError, isLoopback, type ServeConfig } from './config.js';
+import { PresenceBroker } from './broker/presence-broker.js';
+import { createHttpServer } from './http/server.js';
+import { Router, sendJson } from './http/router.js';
+import type { Logger } from './log.js';
+
+export interface RunningServer {
+  readonly broker: PresenceBroker;
+  readonly router: Router;
+  readonly host: string;
+  readonly mqttPort: number;
+  readonly httpPort: number;
+  close(): Promise<void>;
+}
+
+/** `serve`: the embedded broker with presence, on TCP and on WebSocket beside the HTTP API. */
+export async function startServer(config: ServeConfig, log: Logger): Promise<RunningServer> {
+  if (!isLoopback(config.host) && !config.allowAnonymous) {
+    throw new ConfigError(
+      `refusing to listen on ${config.host} with anonymous clients: bind to a loopback address, configure authentication, or pass --allow-anonymous`,
+    );
+  }
+  const broker = await PresenceBroker.create({
+    layout: { prefix: config.prefix, groupPrefix: config.groupPrefix },
+    graceMs: config.graceMs,
+    maxDataBytes: config.maxDataBytes,
+    log,
+  });
+  const router = new Router().get(/^\/healthz$/, (_req, res) => {
+    sendJson(res, 200, { status: 'ok', mode: 'serve', connections: broker.connectedClients });
+  });
+  const tcp = createTcpServer((socket) => broker.aedes.handle(socket));
+  const http = createHttpServer(router, (stream, req) => broker.aedes.handle(stream, req), log);
+  try {
+    await listen(tcp, config.mqttPort, config.host);
+    await listen(http, config.httpPort, config.host);
+  } catch (error) {
+    tcp.close();
+    http.close();
+    await broker.close();
+    throw error;
+  }
+  const mqttPort = (tcp.address() as AddressInfo).port;
+  const httpPort = (http.address() as AddressInfo).port;
+  log.info('listening', { mode: 'serve', host: config.host, mqttPort, httpPort, websocket: `/mqtt`, graceMs: config.graceMs });
+  if (config.allowAnonymous || isLoopback(config.host)) {
+    const level = isLoopback(config.host) ? 'info' : 'warn';
+    log[level]('anonymous clients are allowed: any client may claim any user id', { host: config.host });
+  }
+
+  let closed: Promise<void> | undefined;
+  return {
+    broker,
+    router,
+    host: config.host,
+    mqttPort,
+    httpPort,
+    close: () => {
+      closed ??= (async () => {
+        tcp.close();
+        http.close();
+        await broker.close();
+        http.closeAllConnections();
+        log.info('stopped', { mode: 'serve' });
+      })();
+      return closed;
+    },
+  };
+}
+
+function listen(server: TcpServer | HttpServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
