@@ -71,7 +71,7 @@ function restoreForm(): void {
       form.colour.value = colour;
       renderMe();
     });
-    swatches.append(button);
+    swatches.insertBefore(button, form.colour);
   }
   renderMe();
 }
