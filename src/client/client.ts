@@ -2,7 +2,7 @@ import { invalidIdReason } from '../core/ids.js';
 import { DEFAULT_LAYOUT, Topics, type TopicLayout } from '../topics.js';
 import { settle, within } from './calls.js';
 import type { Channel, ChannelContext, ClientEvents } from './channel.js';
-import { ERROR_CODE, failure, fromTransportError } from './errors.js';
+import { ERROR_CODE, failure, fromTransportError, isFinalRefusal } from './errors.js';
 import { MembershipChannel } from './membership-channel.js';
 import { mqttTransport } from './mqtt-transport.js';
 import { connAnnouncement, newEpoch } from './payloads.js';
@@ -235,7 +235,14 @@ export class PresenceClient {
         },
         error: (error) => {
           if (!settled) return fail(error);
-          if (!this.ending) this.report(error);
+          if (this.ending) return;
+          this.report(error);
+          if (isFinalRefusal(error)) {
+            // Refused on a reconnect for good (credentials changed, id banned): stop trying.
+            this.ending = true;
+            this.transport?.destroy();
+            this.setStatus('disconnected');
+          }
         },
         message: (topic, payload, retained) => this.route(topic, payload, retained),
       },

@@ -56,3 +56,12 @@ export function fromTransportError(error: unknown): PresenceClientError {
   if (/connection closed|disconnecting|client disconnected/i.test(text)) return failure(ERROR_CODE.NOT_CONNECTED, `the connection closed: ${text}`);
   return failure(ERROR_CODE.INTERNAL, text);
 }
+
+/**
+ * A CONNACK refusal that trying again cannot fix: the id or the credentials (2, 4, 5). "Server
+ * unavailable" and the like (1, 3) are worth retrying.
+ */
+export function isFinalRefusal(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return code === 2 || code === 4 || code === 5;
+}

@@ -22,6 +22,8 @@ export const mqttTransport: TransportFactory = (options, listener) => {
     reconnectPeriod: options.reconnectPeriodMs,
     connectTimeout: options.connectTimeoutMs,
     resubscribe: false,
+    // mqtt.js stops reconnecting after any refused CONNACK; the client decides which refusals are final.
+    reconnectOnConnackError: true,
     will: will(),
   });
   let wasConnected = false;
