@@ -173,6 +173,8 @@ t.test('errors: coded, through onFailed and the rejected promise alike', async (
   t.match(invalid, { code: ERROR_CODE.INVALID_ARGUMENT, content: /not a valid user id: contains '\/'/ });
   t.same(failed, [{ code: 400, content: (invalid as PresenceClientError).content }], 'onFailed got {code, content}');
 
+  await t.rejects(connect({ url: mqttUrl } as never), { code: ERROR_CODE.INVALID_ARGUMENT, content: /not a valid user id: not a string/ });
+  await t.rejects(connect({ url: mqttUrl, id: 'x', clientId: 'a+b' }), { code: ERROR_CODE.INVALID_ARGUMENT, content: /clientId "a\+b" is not valid/ });
   await t.rejects(connect({ url: 'http://example', id: 'x' }), { code: ERROR_CODE.INVALID_ARGUMENT, content: /url must be/ });
   await t.rejects(connect({ url: mqttUrl, id: 'x', data: [] as never }), { code: ERROR_CODE.INVALID_ARGUMENT, content: /data must be a JSON object/ });
 
@@ -197,6 +199,10 @@ t.test('errors: coded, through onFailed and the rejected promise alike', async (
   });
   const silentUrl = `mqtt://127.0.0.1:${(silent.address() as AddressInfo).port}`;
   await t.rejects(connect({ url: silentUrl, id: 'x', timeoutMs: 300 }), { code: ERROR_CODE.TIMEOUT });
+
+  // the longest valid user id still gets a valid default client id
+  const longest = await presenceClient(t, mqttUrl, 'é'.repeat(128));
+  t.ok(Array.from(longest.clientId).length <= 128 && longest.clientId.startsWith('é'.repeat(119) + '-'));
 
   const alice = await presenceClient(t, mqttUrl, 'alice');
   await t.rejects(alice.subscribeUserPresence({ userIds: [] }), { code: ERROR_CODE.INVALID_ARGUMENT, content: /non-empty array/ });

@@ -1,4 +1,4 @@
-import { invalidIdReason } from '../core/ids.js';
+import { MAX_ID_LENGTH, invalidIdReason } from '../core/ids.js';
 import { DEFAULT_LAYOUT, Topics, type TopicLayout } from '../topics.js';
 import { settle, within } from './calls.js';
 import type { Channel, ChannelContext, ClientEvents } from './channel.js';
@@ -81,14 +81,15 @@ export class PresenceClient {
 
   /** Use `connect()`; the constructor only checks the options. */
   constructor(private readonly options: ConnectOptions) {
-    const { url, id, data = {}, password, clientId = `${id}-${newEpoch().slice(0, 8)}` } = options;
+    const { url, id, data = {}, password } = options;
     if (typeof url !== 'string' || !/^(mqtts?|wss?|tcp|tls):\/\//.test(url)) {
       throw failure(ERROR_CODE.INVALID_ARGUMENT, `url must be an mqtt://, mqtts://, ws:// or wss:// URL, not ${JSON.stringify(url)}`);
     }
     const idProblem = invalidIdReason(id);
     if (idProblem) throw failure(ERROR_CODE.INVALID_ARGUMENT, `id ${JSON.stringify(id)} is not a valid user id: ${idProblem}`);
+    const clientId = options.clientId ?? defaultClientId(id);
     const clientIdProblem = invalidIdReason(clientId);
-    if (clientIdProblem) throw failure(ERROR_CODE.INVALID_ARGUMENT, `clientId ${JSON.stringify(clientId)} is not valid: ${clientIdProblem}`);
+    if (clientIdProblem || typeof clientId !== 'string') throw failure(ERROR_CODE.INVALID_ARGUMENT, `clientId ${JSON.stringify(clientId)} is not valid: ${clientIdProblem}`);
     if (data === null || typeof data !== 'object' || Array.isArray(data)) {
       throw failure(ERROR_CODE.INVALID_ARGUMENT, 'data must be a JSON object');
     }
@@ -326,6 +327,11 @@ export class PresenceClient {
 function groupIdsOf(call: GroupIdsCall | undefined): unknown {
   if (call?.groupIds !== undefined) return call.groupIds;
   return call?.groupId === undefined ? undefined : [call.groupId];
+}
+
+/** `<id>-<8 hex>`, the id shortened when needed so the whole stays a valid id (at most 128 characters). */
+function defaultClientId(id: string): string {
+  return `${Array.from(id).slice(0, MAX_ID_LENGTH - 9).join('')}-${newEpoch().slice(0, 8)}`;
 }
 
 function plainJson(data: UserData): UserData {
