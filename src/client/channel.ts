@@ -2,14 +2,14 @@ import { invalidIdReason } from '../core/ids.js';
 import type { ProductTopic, Topics } from '../topics.js';
 import { ERROR_CODE, failure, type PresenceClientError } from './errors.js';
 import type { Transport } from './transport.js';
-import type { GroupPresenceEvent, UserPresenceEvent } from './types.js';
+import type { ConnectionStatus, GroupPresenceEvent, UserPresenceEvent } from './types.js';
 
 /** What the client tells applications about, by event name. */
 export interface ClientEvents {
   USER_PRESENCE: UserPresenceEvent;
   GROUP_PRESENCE: GroupPresenceEvent;
   SNAPSHOT: UserPresenceEvent;
-  CONNECTION: { status: 'connected' | 'reconnecting' | 'disconnected' };
+  CONNECTION: { status: ConnectionStatus };
   ERROR: { code: number; content: string };
 }
 
