@@ -4,6 +4,7 @@ import { ConfigError, isLoopback, type ServeConfig } from './config.js';
 import { PresenceBroker } from './broker/presence-broker.js';
 import { createHttpServer } from './http/server.js';
 import { Router, sendJson } from './http/router.js';
+import { registerBrowserAssets } from './http/browser-assets.js';
 import type { Logger } from './log.js';
 
 export interface RunningServer {
@@ -31,6 +32,7 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Run
   const router = new Router().get(/^\/healthz$/, (_req, res) => {
     sendJson(res, 200, { status: 'ok', mode: 'serve', connections: broker.connectedClients });
   });
+  registerBrowserAssets(router);
   const tcp = createTcpServer((socket) => broker.aedes.handle(socket));
   const http = createHttpServer(router, (stream, req) => broker.aedes.handle(stream, req), log);
   try {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config.js';
 import { runServe } from './serve.js';
+import { runWatch } from './watch.js';
 
 const USAGE = `usage: presence-bridge <command> [options]
 
@@ -8,10 +9,13 @@ commands:
   serve     run the embedded MQTT broker with presence (default)
             [--host H] [--mqtt-port N] [--http-port N] [--grace MS] [--config FILE]
             [--prefix P] [--group-prefix P] [--max-data-bytes N] [--allow-anonymous] [--log-level L]
+  watch     print presence events as JSON lines
+            --url URL [--users a,b] [--groups g,h] [--id ID] [--password P] [--changes-only]
 `;
 
 const commands: Record<string, (args: string[]) => Promise<void>> = {
   serve: runServe,
+  watch: runWatch,
 };
 
 async function main(argv: string[]): Promise<void> {

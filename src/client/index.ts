@@ -1,0 +1,14 @@
+/** presence-bridge/client: the thin, GoEasy-shaped presence client for Node and browsers. */
+export { connect, PresenceClient, type ConnectOptions, type GroupIdsCall, type UserIdsCall } from './client.js';
+export type { ClientEvents } from './channel.js';
+export { ERROR_CODE, PresenceClientError, type ErrorCode } from './errors.js';
+export type { Transport, TransportFactory, TransportListener, TransportOptions, Will } from './transport.js';
+export {
+  CLIENT_EVENT,
+  IM_EVENT,
+  type Callbacks,
+  type ConnectionStatus,
+  type GroupPresenceEvent,
+  type UserData,
+  type UserPresenceEvent,
+} from './types.js';

@@ -1,0 +1,101 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { ERROR_CODE } from '../src/client/index.js';
+import { startWatch } from '../src/cli/watch.js';
+import { ConfigError } from '../src/config.js';
+import { presenceClient } from './fixtures/client.js';
+import { WAIT_MS } from './fixtures/mqtt.js';
+import { serve } from './fixtures/server.js';
+
+/** Lines written to a sink, with a wait for the first n of them. */
+function lines() {
+  const all: Record<string, unknown>[] = [];
+  const waiters: (() => void)[] = [];
+  return {
+    all,
+    sink: (line: string) => {
+      all.push(JSON.parse(line) as Record<string, unknown>);
+      for (const wake of waiters.splice(0)) wake();
+    },
+    count(n: number, label: string): Promise<Record<string, unknown>[]> {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out waiting for ${label}; got ${JSON.stringify(all)}`)), WAIT_MS);
+        const check = () => {
+          if (all.length < n) return void waiters.push(check);
+          clearTimeout(timer);
+          resolve(all.slice(0, n));
+        };
+        check();
+      });
+    },
+  };
+}
+
+t.test('watch prints the current state, then user and group events, as JSON lines', async (t) => {
+  const { mqttUrl, wsUrl } = await serve(t);
+  await presenceClient(t, mqttUrl, 'alice', { data: { name: 'Alice' } });
+  const out = lines();
+  const err = lines();
+  const watch = await startWatch(['--url', wsUrl, '--users', 'alice,bob', '--groups', 'lobby', '--id', 'ops'], out.sink, err.sink);
+  t.teardown(() => watch.stop());
+  t.match((await out.count(1, 'alice snapshot'))[0], { type: 'user', snapshot: true, action: 'online', id: 'alice', data: { name: 'Alice' } });
+
+  const bob = await presenceClient(t, mqttUrl, 'bob');
+  await bob.subscribeGroup({ groupIds: ['lobby'] });
+  await bob.disconnect();
+  const printed = await out.count(5, 'bob online, join, offline x2');
+  t.same(
+    printed.slice(1).map((l) => `${String(l.type)} ${String(l.action)} ${String(l.id)} ${String(l.groupOnlineCount ?? '-')}`),
+    ['user online bob -', 'group join bob 1', 'user offline bob -', 'group offline bob 0'],
+  );
+  t.notOk('snapshot' in printed[1]!, 'live events carry no snapshot flag');
+  t.match(err.all, [{ level: 'info', msg: 'watching', users: ['alice', 'bob'], groups: ['lobby'] }]);
+});
+
+t.test('watch --changes-only skips the snapshot; bad arguments and unreachable servers are clear errors', async (t) => {
+  const { mqttUrl } = await serve(t);
+  await presenceClient(t, mqttUrl, 'alice');
+  const out = lines();
+  const watch = await startWatch(['--url', mqttUrl, '--users', 'alice,bob', '--changes-only'], out.sink, () => {});
+  t.teardown(() => watch.stop());
+  // a round trip after the subscription: bob's online is the first line, alice's state never printed
+  await presenceClient(t, mqttUrl, 'bob');
+  t.match((await out.count(1, 'bob online'))[0], { type: 'user', action: 'online', id: 'bob' });
+  t.equal(out.all.length, 1);
+
+  const noUrl = await startWatch(['--users', 'a'], () => {}, () => {}).catch((e: unknown) => e);
+  t.type(noUrl, ConfigError);
+  t.match(noUrl, { message: /watch needs --url/ });
+  await t.rejects(startWatch(['--url', mqttUrl], () => {}, () => {}), { message: /--users a,b and\/or --groups/ });
+  await t.rejects(startWatch(['--url', mqttUrl, '--users', 'a', '--bogus'], () => {}, () => {}), { code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
+  await t.rejects(startWatch(['--url', mqttUrl, '--users', 'a/b'], () => {}, () => {}), { code: ERROR_CODE.INVALID_ARGUMENT });
+  await t.rejects(startWatch(['--url', 'mqtt://127.0.0.1:1', '--users', 'a'], () => {}, () => {}), { code: ERROR_CODE.UNREACHABLE });
+});
+
+t.test('the watch command as a process: lines on stdout, a clean exit on SIGINT', async (t) => {
+  const { mqttUrl } = await serve(t);
+  await presenceClient(t, mqttUrl, 'alice');
+  const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+  // the test's own loader flags let the child run the TypeScript sources
+  const child = spawn(process.execPath, [...process.execArgv, main, 'watch', '--url', mqttUrl, '--users', 'alice'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const first = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no line from the watch process')), WAIT_MS * 2);
+    createInterface({ input: child.stdout }).once('line', (line) => {
+      clearTimeout(timer);
+      resolve(line);
+    });
+  });
+  t.match(JSON.parse(first), { type: 'user', snapshot: true, action: 'online', id: 'alice' });
+  child.kill('SIGINT');
+  t.equal(await exited, 0, 'exits 0 after disconnecting');
+
+  const refused = spawn(process.execPath, [...process.execArgv, main, 'watch', '--url', 'mqtt://127.0.0.1:1', '--users', 'a'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  refused.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  t.equal(await new Promise((resolve) => refused.once('exit', resolve)), 1);
+  t.match(JSON.parse(stderr.trim().split('\n').pop()!), { level: 'error', code: ERROR_CODE.UNREACHABLE, msg: /cannot reach the server/ });
+});
