@@ -1,6 +1,7 @@
 import type { AedesPublishPacket, Client, PublishPacket } from 'aedes';
 import { parseConnAnnouncement, parseMemberAnnouncement } from '../announcements.js';
 import type { BrokerContext } from './context.js';
+import { viewerOf } from './subscribe.js';
 
 export type QueryHandler = (client: Client, payload: Buffer) => void;
 
@@ -54,8 +55,11 @@ function consume(ctx: BrokerContext, client: Client | null, packet: PublishPacke
       if (client.closed) return undefined;
       const announcement = parseMemberAnnouncement(payload);
       if (!announcement.ok) return `invalid membership: ${announcement.reason}`;
-      if (announcement.value.action === 'join') void ctx.tracker.join(identity.userId, target.groupId);
-      else void ctx.tracker.leave(identity.userId, target.groupId);
+      if (announcement.value.action === 'join') {
+        const refusal = ctx.security.refuseJoin(identity.userId, target.groupId);
+        if (refusal) return `join refused: ${refusal}`;
+        void ctx.tracker.join(identity.userId, target.groupId);
+      } else void ctx.tracker.leave(identity.userId, target.groupId);
       return undefined;
     }
     case 'query': {
@@ -71,7 +75,8 @@ function consume(ctx: BrokerContext, client: Client | null, packet: PublishPacke
 
 /**
  * Delivery filter. Packets a client published under the prefix (they carry `clientId`) have been
- * consumed or refused above and go nowhere; replies go only to the client that asked.
+ * consumed or refused above and go nowhere; replies go only to the client that asked; user and group
+ * events (live or retained) only to viewers the watch policy allows, whatever filter matched them.
  */
 export function forward(ctx: BrokerContext) {
   return (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null => {
@@ -81,6 +86,12 @@ export function forward(ctx: BrokerContext) {
     if ((packet as AedesPublishPacket & { clientId?: string }).clientId) return null;
     const target = ctx.topics.parse(topic);
     if (target.kind === 'reply' && target.clientId !== client.id) return null;
+    if (target.kind === 'user' || target.kind === 'group') {
+      const viewer = viewerOf(ctx, client);
+      if (!viewer) return null;
+      const allowed = target.kind === 'user' ? ctx.security.mayWatchUser(viewer, target.userId) : ctx.security.mayWatchGroup(viewer, target.groupId);
+      if (!allowed) return null;
+    }
     return packet;
   };
 }
