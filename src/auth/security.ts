@@ -45,6 +45,7 @@ export class Security {
   private readonly exemptLoopback: boolean;
   private readonly connections = new Map<string, Map<object, string>>();
   private readonly log: Logger;
+  private readonly policyIsBuiltIn: boolean;
 
   constructor(options: SecurityOptions) {
     this.authenticators = options.authenticators ?? [];
@@ -53,6 +54,7 @@ export class Security {
     this.exemptLoopback = options.connectRateExemptLoopback ?? true;
     this.rate = new RateLimiter(this.limits.connectRatePerIp, this.limits.connectBurstPerIp);
     this.log = options.log;
+    this.policyIsBuiltIn = options.policy === undefined || Object.values(BUILT_IN_POLICIES).includes(options.policy);
     this.policy = (options.policy ?? BUILT_IN_POLICIES.open!)({
       membership: this.membership,
       allowedGroups: (userId) => this.allowedGroups(userId),
@@ -123,6 +125,11 @@ export class Security {
     // Counted at once, so joins still on their way to the tracker cannot overshoot the caps.
     this.membership.add(userId, groupId);
     return undefined;
+  }
+
+  /** True for the built-in open policy: deliveries need no per-packet check. */
+  get watchesAll(): boolean {
+    return this.policy.name === 'open' && this.policyIsBuiltIn;
   }
 
   mayWatchUser(viewer: Viewer, userId: string): boolean {

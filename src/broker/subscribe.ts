@@ -31,6 +31,9 @@ export function authorizeSubscribe(ctx: BrokerContext) {
 function deniedBecause(ctx: BrokerContext, client: Client, sub: Subscription): string | undefined {
   const filter = sub.topic;
   const viewer = viewerOf(ctx, client);
+  // $SYS announces every client id that connects and every filter subscribed: presence by another
+  // name, so only a policy that lets everyone watch everyone leaves it open.
+  if (filter.startsWith('$SYS') && !ctx.security.watchesAll) return `not allowed to watch $SYS: ${ctx.security.policy.name} policy`;
   if (!ctx.topics.isUnderPrefix(filter)) {
     const groupId = ctx.topics.membershipOf(filter);
     if (groupId === undefined) return undefined;
@@ -65,7 +68,9 @@ export function onSubscribe(ctx: BrokerContext) {
   return (subscriptions: Subscription[], client: Client): void => {
     const identity = ctx.sessions.identity(client);
     if (!identity) return;
-    for (const { topic } of subscriptions) {
+    for (const { topic, qos } of subscriptions) {
+      // aedes reports denied filters here too, granted 0x80: those are no membership.
+      if ((qos as number) === 128) continue;
       const groupId = ctx.topics.membershipOf(topic);
       if (groupId) void ctx.tracker.join(identity.userId, groupId);
     }
