@@ -31,6 +31,16 @@ t.test('max connections per user: the next one is refused with 5; a takeover is 
   t.pass('a freed slot can be used again');
 });
 
+t.test('connection slots are released for WebSocket connections too', async (t) => {
+  const { server, wsUrl } = await serve(t, { maxConnectionsPerUser: 1 });
+  const first = await client(t, wsUrl, { clientId: 'ws-1', username: 'wendy' });
+  t.equal(await refusedCode(wsUrl, { clientId: 'ws-2', username: 'wendy' }), 5, 'the limit holds over WebSocket');
+  await first.endAsync();
+  await until(() => server.broker.security.connectionsOf('wendy') === 0, "wendy's WebSocket slot to be released");
+  await client(t, wsUrl, { clientId: 'ws-2', username: 'wendy' });
+  t.pass('the slot is free again');
+});
+
 t.test('max groups per user and max members per group: the join is denied with 0x80 and no join happens', async (t) => {
   const { server, mqttUrl, logs } = await serve(t, { maxGroupsPerUser: 2, maxMembersPerGroup: 2 });
   const alice = await client(t, mqttUrl, { clientId: 'a-1', username: 'alice' });

@@ -1,7 +1,7 @@
 import type { AedesPublishPacket, Client, PublishPacket } from 'aedes';
 import { parseConnAnnouncement, parseMemberAnnouncement } from '../announcements.js';
 import type { BrokerContext } from './context.js';
-import { viewerOf } from './subscribe.js';
+import { metricLabel, viewerOf } from './subscribe.js';
 
 export type QueryHandler = (client: Client, payload: Buffer) => void;
 
@@ -21,7 +21,7 @@ export function authorizePublish(ctx: BrokerContext, onQuery: () => QueryHandler
     const reason = reserved ? 'reserved topic' : consume(ctx, client, packet, onQuery());
     if (reason) {
       ctx.log.warn('publish refused', { clientId: client?.id, topic, reason });
-      ctx.refused('publish', reason.split(':')[0]!);
+      ctx.refused('publish', metricLabel(reason));
     }
     done(null);
   };

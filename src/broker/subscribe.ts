@@ -21,11 +21,16 @@ export function authorizeSubscribe(ctx: BrokerContext) {
     const reason = deniedBecause(ctx, client, sub);
     if (reason) {
       ctx.log.warn('subscription refused', { clientId: client.id, userId: ctx.sessions.identity(client)?.userId, topic: sub.topic, reason });
-      ctx.refused('subscribe', reason.split(':')[0]!);
+      ctx.refused('subscribe', metricLabel(reason));
       return done(null, null);
     }
     done(null, sub);
   };
+}
+
+/** A short, bounded label for the refusal metric: the reason up to its first detail. */
+export function metricLabel(reason: string): string {
+  return (reason.startsWith('join refused: ') ? reason.slice('join refused: '.length) : reason).split(':')[0]!;
 }
 
 function deniedBecause(ctx: BrokerContext, client: Client, sub: Subscription): string | undefined {

@@ -14,7 +14,7 @@ export const PASSWD_USAGE = `  passwd    write or update a user's scrypt passwor
  * `ps` or shell history), hashes it with scrypt and writes the file back atomically, mode 0600, keeping
  * every other entry, trusted data and groups as they were. Creates the file when it does not exist.
  */
-export async function runPasswd(args: string[]): Promise<void> {
+export async function runPasswd(args: string[], stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => void } = process.stdin): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     strict: true,
@@ -33,7 +33,7 @@ export async function runPasswd(args: string[]): Promise<void> {
     if (!content.users[userId]) throw new ConfigError(`user '${userId}' is not in ${path}`);
     delete content.users[userId];
   } else {
-    const password = await readPassword();
+    const password = await readPassword(stdin);
     if (password.length === 0) throw new ConfigError('empty password refused');
     content.users[userId] = { ...content.users[userId], password: await hashPassword(password) };
   }
@@ -62,21 +62,21 @@ async function load(path: string): Promise<UsersFileContent> {
 }
 
 /** One line from stdin; on a terminal, prompts without echoing. */
-async function readPassword(): Promise<string> {
-  const stdin = process.stdin;
-  if (stdin.isTTY) {
+async function readPassword(stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => void }): Promise<string> {
+  const tty = stdin.isTTY === true && typeof stdin.setRawMode === 'function';
+  if (tty) {
     process.stderr.write('password: ');
-    stdin.setRawMode(true);
+    stdin.setRawMode!(true);
   }
   let text = '';
   stdin.setEncoding('utf8');
   for await (const chunk of stdin) {
     text += chunk as string;
-    if (stdin.isTTY && text.includes('\u0003')) process.exit(130);
+    if (tty && text.includes('\u0003')) process.exit(130);
     if (/[\r\n]/.test(text)) break;
   }
-  if (stdin.isTTY) {
-    stdin.setRawMode(false);
+  if (tty) {
+    stdin.setRawMode!(false);
     process.stderr.write('\n');
   }
   stdin.pause();
