@@ -159,6 +159,7 @@ export class Security {
 
   /** Re-reads users files (SIGHUP). Connections stay; a broken file keeps the previous list. */
   async reload(): Promise<void> {
+    if (!this.authenticators.some((a) => a.reload)) this.log.info('nothing to reload: no users file is configured');
     for (const a of this.authenticators) {
       if (!a.reload) continue;
       try {

@@ -1,4 +1,5 @@
 import { Aedes, type Client } from 'aedes';
+import type { Viewer } from '../auth/policy.js';
 import { Security } from '../auth/security.js';
 import type { PresenceEvent } from '../core/events.js';
 import { PresenceTracker } from '../core/tracker.js';
@@ -11,7 +12,7 @@ import { guardPackets } from './packet-guard.js';
 import { wireLifecycle } from './lifecycle.js';
 import { authorizePublish, forward, type QueryHandler } from './publish.js';
 import { Sessions } from './sessions.js';
-import { authorizeSubscribe, onSubscribe, onUnsubscribe } from './subscribe.js';
+import { authorizeSubscribe, onSubscribe, onUnsubscribe, viewerOf } from './subscribe.js';
 
 export interface PresenceBrokerOptions {
   layout: TopicLayout;
@@ -92,6 +93,14 @@ export class PresenceBroker {
       { cmd: 'publish', topic: this.topics.reply(clientId), payload: Buffer.from(JSON.stringify(body)), qos: 1, retain: false, dup: false },
       () => {},
     );
+  }
+
+  /**
+   * Who a connection is, as the watch policy sees it: query handlers check
+   * `security.mayWatchUser(viewer, id)` / `mayWatchGroup` with it before answering.
+   */
+  viewer(client: Client): Viewer | undefined {
+    return viewerOf(this.ctx, client);
   }
 
   get connectedClients(): number {
