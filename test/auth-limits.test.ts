@@ -1,4 +1,7 @@
-import { connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect, createServer, type AddressInfo } from 'node:net';
+import { Security } from '../src/auth/security.js';
+import { PresenceBroker } from '../src/broker/presence-broker.js';
+import { silentLogger } from '../src/log.js';
 import t from 'tap';
 import { grants } from './fixtures/auth.js';
 import { client, once, refusedCode, WAIT_MS } from './fixtures/mqtt.js';
@@ -120,4 +123,35 @@ t.test('anonymous: refused to start beyond loopback unless authentication or --a
   const secret = 'x'.repeat(40);
   const authed = await serve(t, { host: '0.0.0.0', jwtSecret: secret });
   t.ok(authed.logs.some((l) => l.msg === 'authentication required: anonymous clients are refused'), 'configured authentication counts');
+});
+
+t.test('every refusal reaches the metric hook with a short, bounded label', async (t) => {
+  const counted: string[] = [];
+  const broker = await PresenceBroker.create({
+    layout: { prefix: 'presence', groupPrefix: 'group' },
+    graceMs: 0,
+    maxDataBytes: 1024,
+    log: silentLogger,
+    security: new Security({ log: silentLogger, limits: { maxUserIdsPerSubscribe: 1, maxGroupsPerUser: 1, maxConnectionsPerUser: 1 } }),
+    onRefused: (what, reason) => counted.push(`${what}:${reason}`),
+  });
+  const tcp = createServer((socket) => broker.aedes.handle(socket));
+  await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+  t.teardown(async () => {
+    tcp.close();
+    await broker.close();
+  });
+  const url = `mqtt://127.0.0.1:${(tcp.address() as AddressInfo).port}`;
+  const alice = await client(t, url, { clientId: 'a-1', username: 'alice' });
+  await grants(alice, ['presence/user/x', 'presence/user/y']);
+  await grants(alice, ['group/g1', 'group/g2']);
+  t.equal(await refusedCode(url, { clientId: 'a-2', username: 'alice' }), 5);
+  await alice.publishAsync('presence/user/bob', '{}', { qos: 1 });
+  t.same(counted.sort(), [
+    'connection:too many connections',
+    'publish:spoofing',
+    'subscribe:too many groups',
+    'subscribe:too many user ids',
+    'subscribe:too many user ids',
+  ]);
 });

@@ -67,14 +67,14 @@ t.test('shared-group: a wildcard watch delivers only what the policy allows', as
   t.same(watch.all.filter((m) => m.json.id === 'carol'), [], "carol's events (user and group) were never delivered");
 });
 
-t.test('shared-group: current membership counts too (users without lists, e.g. token users)', async (t) => {
+t.test('shared-group: overlapping allowed-group lists let users watch each other before either has joined', async (t) => {
   const { mqttUrl } = await serve(t, { authorization: 'shared-group', usersFile: await writeUsersFile(join(t.testdir(), 'u.json'), {
     erin: { password: 'pw', groups: ['g3'] },
     frank: { password: 'pw', groups: ['g3', 'g4'] },
     gina: { password: 'pw', groups: ['g4'] },
   }) });
   const erin = await client(t, mqttUrl, as('erin'));
-  // gina shares no list with erin: denied until both are members of one group... which erin cannot join.
+  // gina's list and erin's do not overlap, and neither can join the other's groups.
   t.same(await grants(erin, ['presence/user/gina']), [128]);
   const frank = await client(t, mqttUrl, as('frank'));
   t.same(await grants(frank, ['presence/user/gina', 'presence/user/erin']), [1, 1], 'frank shares g4 with gina and g3 with erin');
