@@ -1,6 +1,6 @@
 import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { authenticationConfigured, ConfigError, type ServeConfig } from '../config.js';
+import { ConfigError, DEFAULT_SERVE_CONFIG, type ServeConfig } from '../config.js';
 import type { UserData } from '../core/events.js';
 import type { Logger } from '../log.js';
 import { authenticateWith, type AuthOutcome, type Authenticator, type Credentials } from './authenticator.js';
@@ -20,14 +20,15 @@ export interface SecurityOptions {
   log: Logger;
 }
 
+/** The limits' defaults are the config's, so a broker built without a config behaves like `serve`. */
 export const DEFAULT_LIMITS: Limits = {
-  maxConnectionsPerUser: 32,
-  maxGroupsPerUser: 1000,
-  maxMembersPerGroup: 100_000,
-  maxUserIdsPerSubscribe: 500,
-  maxPacketBytes: 1024 * 1024,
-  connectRatePerIp: 20,
-  connectBurstPerIp: 100,
+  maxConnectionsPerUser: DEFAULT_SERVE_CONFIG.maxConnectionsPerUser,
+  maxGroupsPerUser: DEFAULT_SERVE_CONFIG.maxGroupsPerUser,
+  maxMembersPerGroup: DEFAULT_SERVE_CONFIG.maxMembersPerGroup,
+  maxUserIdsPerSubscribe: DEFAULT_SERVE_CONFIG.maxUserIdsPerSubscribe,
+  maxPacketBytes: DEFAULT_SERVE_CONFIG.maxPacketBytes,
+  connectRatePerIp: DEFAULT_SERVE_CONFIG.connectRatePerIp,
+  connectBurstPerIp: DEFAULT_SERVE_CONFIG.connectBurstPerIp,
 };
 
 /**
@@ -210,9 +211,6 @@ export async function createSecurity(config: ServeConfig, log: Logger, extras: S
     } catch (error) {
       throw new ConfigError(`invalid configuration: ${(error as Error).message}`);
     }
-  }
-  if (authenticationConfigured(config) !== authenticators.length > 0 && !extras.authenticators?.length) {
-    throw new ConfigError('invalid configuration: authentication settings did not produce an authenticator');
   }
   let policy = extras.policy ?? BUILT_IN_POLICIES[config.authorization];
   if (config.authorizationModule !== undefined) policy = await loadPolicyModule(config.authorizationModule);
