@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { AedesPublishPacket, Client } from 'aedes';
 import t from 'tap';
 import type { PolicyFactory } from '../src/auth/policy.js';
 import { resolveServeConfig } from '../src/config.js';
@@ -55,7 +56,7 @@ t.test('shared-group: watch only users sharing a group, group presence only as a
 
 t.test('shared-group: a wildcard watch delivers only what the policy allows', async (t) => {
   const usersFile = await writeUsersFile(join(t.testdir(), 'users.json'), USERS);
-  const { mqttUrl } = await serve(t, { usersFile, authorization: 'shared-group' });
+  const { server, mqttUrl } = await serve(t, { usersFile, authorization: 'shared-group' });
   const watch = await authedWatcher(t, mqttUrl, 'alice', { password: 'pw' }, ['presence/user/+', 'presence/#']);
   await watch.find((m) => m.json.id === 'alice', 'alice sees herself');
   const carol = await client(t, mqttUrl, as('carol'));
@@ -65,6 +66,15 @@ t.test('shared-group: a wildcard watch delivers only what the policy allows', as
   t.equal(bob.topic, 'presence/user/bob');
   // Events leave the server in order (carol's before bob's), so anything of carol's would be here by now.
   t.same(watch.all.filter((m) => m.json.id === 'carol'), [], "carol's events (user and group) were never delivered");
+
+  // Retained deliveries go through the same hook aedes calls for every packet it forwards; asked
+  // directly for alice's real connection, it passes bob's retained event and withholds carol's.
+  const { aedes } = server.broker;
+  const aliceClient = (aedes as unknown as { clients: Record<string, Client> }).clients[watch.client.options.clientId!]!;
+  const retained = (userId: string) =>
+    ({ cmd: 'publish', topic: `presence/user/${userId}`, payload: Buffer.from('{}'), qos: 1, retain: true, dup: false, brokerId: null }) as unknown as AedesPublishPacket;
+  t.ok(aedes.authorizeForward(aliceClient, retained('bob')), "bob's retained event is forwarded to alice");
+  t.notOk(aedes.authorizeForward(aliceClient, retained('carol')), "carol's retained event is not");
 });
 
 t.test('shared-group: overlapping allowed-group lists let users watch each other before either has joined', async (t) => {
