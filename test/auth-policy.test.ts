@@ -7,7 +7,7 @@ import { resolveServeConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { startServer } from '../src/serve.js';
 import { authedWatcher, grants, writeUsersFile } from './fixtures/auth.js';
-import { client, Inbox, subscribe } from './fixtures/mqtt.js';
+import { client, Inbox, subscribe, WAIT_MS } from './fixtures/mqtt.js';
 import { serve, type LogRecord } from './fixtures/server.js';
 
 const USERS = {
@@ -114,6 +114,20 @@ t.test('custom policy, in code and as a module named in the config', async (t) =
   const { mqttUrl } = await serve(t, { usersFile, authorizationModule: join(dir, 'policy.mjs') });
   const alice = await client(t, mqttUrl, as('alice'));
   t.same(await grants(alice, ['presence/user/bob', 'other/topic']), [128, 1], 'the module policy decides; other topics are not its business');
+  // A policy that throws denies and is logged; the broker and the connection carry on.
+  writeFileSync(join(dir, 'throws.mjs'), `export default () => ({ name: 'buggy', mayWatchUser: () => { throw new Error('boom'); }, mayWatchGroup: () => true });`);
+  const buggy = await serve(t, { usersFile, authorizationModule: join(dir, 'throws.mjs') });
+  const eve = await client(t, buggy.mqttUrl, as('alice'));
+  t.same(await grants(eve, ['presence/user/bob', 'presence/user/+']), [128, 1], 'a throwing policy denies the exact watch');
+  await client(t, buggy.mqttUrl, as('bob'));
+  // Once at SUBSCRIBE, once more when bob's online is offered to the wildcard: wait for that second one.
+  const failures = () => buggy.logs.filter((l) => l.msg === 'watch policy failed; denying' && l.target === 'bob' && l.error === 'boom').length;
+  const deadline = Date.now() + WAIT_MS;
+  while (failures() < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  t.equal(failures(), 2, 'the failure on delivery is logged');
+  await eve.publishAsync('chat/x', 'still alive', { qos: 1 });
+  t.ok(eve.connected, 'the connection survived the delivery the policy threw on');
+
   writeFileSync(join(dir, 'bad.mjs'), 'export const x = 1;');
   await t.rejects(serve(t, { usersFile, authorizationModule: join(dir, 'bad.mjs') }), /must export a policy factory/);
 });

@@ -134,11 +134,21 @@ export class Security {
   }
 
   mayWatchUser(viewer: Viewer, userId: string): boolean {
-    return this.policy.mayWatchUser(viewer, userId);
+    return this.ask(() => this.policy.mayWatchUser(viewer, userId), viewer, userId);
   }
 
   mayWatchGroup(viewer: Viewer, groupId: string): boolean {
-    return this.policy.mayWatchGroup(viewer, groupId);
+    return this.ask(() => this.policy.mayWatchGroup(viewer, groupId), viewer, groupId);
+  }
+
+  /** A policy is code we did not write: one that throws denies (and says so), it never takes the broker down. */
+  private ask(decide: () => boolean, viewer: Viewer, target: string): boolean {
+    try {
+      return decide() === true;
+    } catch (error) {
+      this.log.error('watch policy failed; denying', { policy: this.policy.name, userId: viewer.userId, target, error: (error as Error)?.message ?? String(error) });
+      return false;
+    }
   }
 
   /** Server-side data for a user, which wins over what the client declares. */
