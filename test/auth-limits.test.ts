@@ -155,3 +155,15 @@ t.test('every refusal reaches the metric hook with a short, bounded label', asyn
     'subscribe:too many user ids',
   ]);
 });
+
+t.test('a flood of refusals is answered in full but logged in bounded lines', async (t) => {
+  const { mqttUrl, logs } = await serve(t, { maxUserIdsPerSubscribe: 1 });
+  const c = await client(t, mqttUrl, { clientId: 'flood', username: 'flood' });
+  const filters = Array.from({ length: 300 }, (_, i) => `presence/user/u${i}`);
+  const granted = await grants(c, filters);
+  t.equal(granted.length, 300);
+  t.ok(granted.every((q) => q === 128), 'every filter refused');
+  const lines = logs.filter((l) => l.msg === 'subscription refused').length;
+  t.ok(lines >= 1 && lines <= 50, `refusal log lines are capped (${lines})`);
+  t.ok(c.connected, 'the client is still connected');
+});

@@ -4,6 +4,7 @@ import { invalidIdReason } from '../core/ids.js';
 import { parseConnAnnouncement } from '../announcements.js';
 import type { UserData } from '../core/events.js';
 import type { BrokerContext } from './context.js';
+import { RefusalLog } from './refusal-log.js';
 import type { Identity } from './sessions.js';
 
 /** CONNACK return codes of MQTT 3.1.1 that a refusal can carry. */
@@ -24,12 +25,13 @@ type Done = (error: AuthenticateError | null, success: boolean | null) => void;
  * trust. Refusing here is the only way to get a CONNACK with a reason code back to the client.
  */
 export function authenticate(ctx: BrokerContext) {
+  const refusals = new RefusalLog(ctx.log);
   return (client: Client, username: string | undefined, password: Buffer | undefined, done: Done): void => {
     decide(ctx, client, username, password).then(
       (result) => {
         if ('refusal' in result) {
           const { code, reason } = result.refusal;
-          ctx.log.warn('connection refused', { clientId: client.id, username, address: remoteAddress(client), returnCode: code, reason });
+          refusals.warn('connection refused', { clientId: client.id, username, address: remoteAddress(client), returnCode: code, reason });
           ctx.refused('connection', reason.split(':')[0]!);
           done(Object.assign(new Error(reason), { returnCode: code }) as AuthenticateError, false);
           return;

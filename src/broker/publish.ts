@@ -1,6 +1,7 @@
 import type { AedesPublishPacket, Client, PublishPacket } from 'aedes';
 import { parseConnAnnouncement, parseMemberAnnouncement } from '../announcements.js';
 import type { BrokerContext } from './context.js';
+import { RefusalLog } from './refusal-log.js';
 import { metricLabel, viewerOf } from './subscribe.js';
 
 export type QueryHandler = (client: Client, payload: Buffer) => void;
@@ -13,6 +14,7 @@ export type QueryHandler = (client: Client, payload: Buffer) => void;
  * `forward` below is the second half: client-originated packets under the prefix never reach anyone.
  */
 export function authorizePublish(ctx: BrokerContext, onQuery: () => QueryHandler | undefined) {
+  const refusals = new RefusalLog(ctx.log);
   return (client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void => {
     const { topic } = packet;
     const reserved = topic.startsWith('$SYS');
@@ -20,7 +22,7 @@ export function authorizePublish(ctx: BrokerContext, onQuery: () => QueryHandler
     packet.retain = false;
     const reason = reserved ? 'reserved topic' : consume(ctx, client, packet, onQuery());
     if (reason) {
-      ctx.log.warn('publish refused', { clientId: client?.id, topic, reason });
+      refusals.warn('publish refused', { clientId: client?.id, topic, reason });
       ctx.refused('publish', metricLabel(reason));
     }
     done(null);

@@ -1,6 +1,7 @@
 import type { Client, Subscription } from 'aedes';
 import type { Viewer } from '../auth/policy.js';
 import type { BrokerContext } from './context.js';
+import { RefusalLog } from './refusal-log.js';
 import { userFiltersAlongside } from './packet-guard.js';
 
 /** Topic kinds under the prefix that only the product itself reads. */
@@ -17,10 +18,11 @@ const PRIVATE_KINDS = new Set(['conn', 'member', 'query']);
  * - Joining (`group/G` or below): the user's allowed groups and the per-user and per-group caps.
  */
 export function authorizeSubscribe(ctx: BrokerContext) {
+  const refusals = new RefusalLog(ctx.log);
   return (client: Client, sub: Subscription, done: (error: Error | null, sub?: Subscription | null) => void): void => {
     const reason = deniedBecause(ctx, client, sub);
     if (reason) {
-      ctx.log.warn('subscription refused', { clientId: client.id, userId: ctx.sessions.identity(client)?.userId, topic: sub.topic, reason });
+      refusals.warn('subscription refused', { clientId: client.id, userId: ctx.sessions.identity(client)?.userId, topic: sub.topic, reason });
       ctx.refused('subscribe', metricLabel(reason));
       return done(null, null);
     }
