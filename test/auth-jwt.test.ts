@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT, importPKCS8 } from 'jose';
 import t from 'tap';
-import { authedWatcher } from './fixtures/auth.js';
+import { authedWatcher, grants } from './fixtures/auth.js';
 import { client, once, refusedCode } from './fixtures/mqtt.js';
 import { serve } from './fixtures/server.js';
 
@@ -39,6 +39,17 @@ t.test('HS256: the token is the password, sub is the user id, a username must ma
   const reasons = logs.filter((l) => l.msg === 'connection refused').map((l) => l.reason);
   t.ok(reasons.includes('bad user name or password: token expired'), 'expiry is named in the log');
   t.ok(reasons.includes('bad user name or password: username does not match the token subject'), 'subject mismatch is named in the log');
+});
+
+t.test("a token's groups claim restricts joins, like the users file's list", async (t) => {
+  const { mqttUrl } = await serve(t, { jwtSecret: SECRET, authorization: 'shared-group' });
+  const c = await client(t, mqttUrl, { clientId: 'g-1', username: 'gus', password: await hs256({ sub: 'gus', groups: ['g1'] }) });
+  t.same(await grants(c, ['group/g1', 'group/g2']), [1, 128]);
+  t.equal(
+    await refusedCode(mqttUrl, { clientId: 'g-2', username: 'gus', password: await hs256({ sub: 'gus', groups: 'g1' }) }),
+    5,
+    'a malformed groups claim: 5',
+  );
 });
 
 t.test('RS256 with a public key file', async (t) => {

@@ -24,6 +24,9 @@ t.test('open: any authenticated user watches anyone', async (t) => {
   const { mqttUrl } = await serve(t, { usersFile, authorization: 'open' });
   const dave = await client(t, mqttUrl, as('dave'));
   t.same(await grants(dave, ['presence/user/carol', 'presence/group/g2', 'presence/user/+']), [1, 1, 1]);
+  t.same(await grants(dave, ['group/anything']), [1], 'a user without a list joins any group under open');
+  const alice = await client(t, mqttUrl, as('alice'));
+  t.same(await grants(alice, ['group/g2', 'group/g1']), [128, 1], "but a user's allowed groups still restrict her joins");
 });
 
 t.test('shared-group: watch only users sharing a group, group presence only as a member', async (t) => {
