@@ -106,7 +106,9 @@ export class JwtAuthenticator implements Authenticator {
     if (payload.groups !== undefined && groups === undefined) {
       return { ok: false, code: 5, reason: 'not authorized: token groups must be an array of valid group ids' };
     }
+    // The latest token speaks for the user: one without these claims clears what an older one said.
     if (data !== undefined || groups !== undefined) this.known.set(userId, { data, groups });
+    else this.known.delete(userId);
     return { ok: true, principal: { userId, data, groups, expiresAt: payload.exp! * 1000 } };
   }
 
