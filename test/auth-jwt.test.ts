@@ -73,7 +73,7 @@ t.test('RS256 with a public key file', async (t) => {
 t.test('a connection outliving its token is closed at expiry and its user goes offline', async (t) => {
   const { mqttUrl, logs } = await serve(t, { jwtSecret: SECRET });
   const watch = await authedWatcher(t, mqttUrl, 'ops', { password: await hs256({ sub: 'ops' }) }, ['presence/user/dora']);
-  const dora = await client(t, mqttUrl, { clientId: 'dora-1', username: 'dora', password: await hs256({ sub: 'dora' }, now() + 2) });
+  const dora = await client(t, mqttUrl, { clientId: 'dora-1', username: 'dora', password: await hs256({ sub: 'dora' }, now() + 3) });
   const closed = once(dora, 'close', 'the server closing dora at token expiry');
   await watch.find((m) => m.json.action === 'online', 'dora online');
   const offline = await watch.find((m) => m.json.action === 'offline', 'dora offline at token expiry');
