@@ -16,6 +16,30 @@ export interface ServeConfig {
   maxDataBytes: number;
   allowAnonymous: boolean;
   logLevel: LogLevel;
+  // Authentication (docs/security.md): any of these turns it on.
+  /** JSON users file: user id -> scrypt hash, trusted data, allowed groups. Re-read on SIGHUP. */
+  usersFile?: string;
+  /** HS256 secret for signed tokens (config file only; prefer jwtSecretFile). */
+  jwtSecret?: string;
+  jwtSecretFile?: string;
+  /** RS256 public key (PEM) for signed tokens. */
+  jwtPublicKeyFile?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+  // Authorization: who may watch whom.
+  authorization: 'open' | 'shared-group';
+  /** A module whose default export is a PolicyFactory; replaces `authorization`. */
+  authorizationModule?: string;
+  // Limits (0 disables a rate limit; the others are hard caps).
+  maxConnectionsPerUser: number;
+  maxGroupsPerUser: number;
+  maxMembersPerGroup: number;
+  maxUserIdsPerSubscribe: number;
+  maxPacketBytes: number;
+  connectRatePerIp: number;
+  connectBurstPerIp: number;
+  /** Local processes (and anything a local proxy forwards) are not rate limited unless this is false. */
+  connectRateExemptLoopback: boolean;
 }
 
 export const DEFAULT_SERVE_CONFIG: ServeConfig = {
@@ -28,6 +52,15 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   maxDataBytes: 1024,
   allowAnonymous: false,
   logLevel: 'info',
+  authorization: 'open',
+  maxConnectionsPerUser: 32,
+  maxGroupsPerUser: 1000,
+  maxMembersPerGroup: 100_000,
+  maxUserIdsPerSubscribe: 500,
+  maxPacketBytes: 1024 * 1024,
+  connectRatePerIp: 20,
+  connectBurstPerIp: 100,
+  connectRateExemptLoopback: true,
 };
 
 // A topic prefix: one or more plain levels, no wildcards, no leading `$`.
@@ -45,6 +78,22 @@ const schema: JSONSchemaType<Partial<ServeConfig>> = {
     maxDataBytes: { type: 'integer', minimum: 2, maximum: 65536, nullable: true },
     allowAnonymous: { type: 'boolean', nullable: true },
     logLevel: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], nullable: true },
+    usersFile: { type: 'string', minLength: 1, nullable: true },
+    jwtSecret: { type: 'string', minLength: 32, nullable: true },
+    jwtSecretFile: { type: 'string', minLength: 1, nullable: true },
+    jwtPublicKeyFile: { type: 'string', minLength: 1, nullable: true },
+    jwtIssuer: { type: 'string', minLength: 1, nullable: true },
+    jwtAudience: { type: 'string', minLength: 1, nullable: true },
+    authorization: { type: 'string', enum: ['open', 'shared-group'], nullable: true },
+    authorizationModule: { type: 'string', minLength: 1, nullable: true },
+    maxConnectionsPerUser: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
+    maxGroupsPerUser: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
+    maxMembersPerGroup: { type: 'integer', minimum: 1, maximum: 100_000_000, nullable: true },
+    maxUserIdsPerSubscribe: { type: 'integer', minimum: 1, maximum: 65_535, nullable: true },
+    maxPacketBytes: { type: 'integer', minimum: 1024, maximum: 268_435_455, nullable: true },
+    connectRatePerIp: { type: 'number', minimum: 0, maximum: 1_000_000, nullable: true },
+    connectBurstPerIp: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
+    connectRateExemptLoopback: { type: 'boolean', nullable: true },
   },
   additionalProperties: false,
 };
@@ -83,6 +132,11 @@ export function readConfigFile(path: string): unknown {
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** True when the config turns authentication on (then anonymous clients are refused). */
+export function authenticationConfigured(config: ServeConfig): boolean {
+  return [config.usersFile, config.jwtSecret, config.jwtSecretFile, config.jwtPublicKeyFile].some((v) => v !== undefined);
 }
 
 export function isLoopback(host: string): boolean {

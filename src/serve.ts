@@ -1,6 +1,7 @@
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
-import { ConfigError, isLoopback, type ServeConfig } from './config.js';
+import { authenticationConfigured, ConfigError, isLoopback, type ServeConfig } from './config.js';
+import { createSecurity, type SecurityExtras } from './auth/security.js';
 import { PresenceBroker } from './broker/presence-broker.js';
 import { createHttpServer } from './http/server.js';
 import { Router, sendJson } from './http/router.js';
@@ -13,17 +14,22 @@ export interface RunningServer {
   readonly host: string;
   readonly mqttPort: number;
   readonly httpPort: number;
+  /** Re-reads the users file (what SIGHUP does); connections are kept. */
+  reload(): Promise<void>;
   close(): Promise<void>;
 }
 
 /** `serve`: the embedded broker with presence, on TCP and on WebSocket beside the HTTP API. */
-export async function startServer(config: ServeConfig, log: Logger): Promise<RunningServer> {
-  if (!isLoopback(config.host) && !config.allowAnonymous) {
+export async function startServer(config: ServeConfig, log: Logger, extras: SecurityExtras = {}): Promise<RunningServer> {
+  const authenticated = authenticationConfigured(config) || (extras.authenticators?.length ?? 0) > 0;
+  if (!isLoopback(config.host) && !config.allowAnonymous && !authenticated) {
     throw new ConfigError(
       `refusing to listen on ${config.host} with anonymous clients: bind to a loopback address, configure authentication, or pass --allow-anonymous`,
     );
   }
+  const security = await createSecurity(config, log, extras);
   const broker = await PresenceBroker.create({
+    security,
     layout: { prefix: config.prefix, groupPrefix: config.groupPrefix },
     graceMs: config.graceMs,
     maxDataBytes: config.maxDataBytes,
@@ -47,9 +53,17 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Run
   const mqttPort = (tcp.address() as AddressInfo).port;
   const httpPort = (http.address() as AddressInfo).port;
   log.info('listening', { mode: 'serve', host: config.host, mqttPort, httpPort, websocket: `/mqtt`, graceMs: config.graceMs });
-  if (config.allowAnonymous || isLoopback(config.host)) {
-    const level = isLoopback(config.host) ? 'info' : 'warn';
-    log[level]('anonymous clients are allowed: any client may claim any user id', { host: config.host });
+  if (security.authRequired) {
+    log.info('authentication required: anonymous clients are refused', {
+      authenticators: security.authenticatorNames,
+      authorization: security.policy.name,
+    });
+  } else {
+    log.warn('ANONYMOUS CLIENTS ALLOWED: no authentication is configured, any client may claim any user id', {
+      host: config.host,
+      loopbackOnly: isLoopback(config.host),
+      authorization: security.policy.name,
+    });
   }
 
   let closed: Promise<void> | undefined;
@@ -59,6 +73,7 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Run
     host: config.host,
     mqttPort,
     httpPort,
+    reload: () => security.reload(),
     close: () => {
       closed ??= (async () => {
         tcp.close();

@@ -1,63 +1,134 @@
+import { finished } from 'node:stream';
 import type { AuthenticateError, Client } from 'aedes';
 import { invalidIdReason } from '../core/ids.js';
 import { parseConnAnnouncement } from '../announcements.js';
+import type { UserData } from '../core/events.js';
 import type { BrokerContext } from './context.js';
+import { RefusalLog } from './refusal-log.js';
 import type { Identity } from './sessions.js';
 
 /** CONNACK return codes of MQTT 3.1.1 that a refusal can carry. */
 const IDENTIFIER_REJECTED = 2;
+const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
+
+/** setTimeout's ceiling; a later expiry is re-armed in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 type Done = (error: AuthenticateError | null, success: boolean | null) => void;
 
 /**
- * CONNECT: settles who the connection is (user id = username, else client id) and reads the user data
- * from a will on the connection's own announcement topic, so the `online` event already carries it.
- * Refusing here is the only way to get a CONNACK with a reason code back to the client.
+ * CONNECT: settles who the connection is and reads the user data from a will on the connection's own
+ * announcement topic, so the `online` event already carries it. With authentication configured the
+ * user id is what the credentials prove; without it, the username (else the client id) is taken on
+ * trust. Refusing here is the only way to get a CONNACK with a reason code back to the client.
  */
 export function authenticate(ctx: BrokerContext) {
-  return (client: Client, username: string | undefined, _password: Buffer | undefined, done: Done): void => {
-    const result = identify(ctx, client, username);
-    if ('refusal' in result) {
-      const { code, reason } = result.refusal;
-      ctx.log.warn('connection refused', { clientId: client.id, username, returnCode: code, reason });
-      ctx.refused('connection', reason.split(':')[0]!);
-      done(Object.assign(new Error(reason), { returnCode: code }) as AuthenticateError, false);
-      return;
-    }
-    ctx.sessions.remember(client, result.identity);
-    done(null, true);
+  const refusals = new RefusalLog(ctx.log);
+  return (client: Client, username: string | undefined, password: Buffer | undefined, done: Done): void => {
+    decide(ctx, client, username, password).then(
+      (result) => {
+        if ('refusal' in result) {
+          const { code, reason } = result.refusal;
+          refusals.warn('connection refused', { clientId: client.id, username, address: remoteAddress(client), returnCode: code, reason });
+          ctx.refused('connection', reason.split(':')[0]!);
+          done(Object.assign(new Error(reason), { returnCode: code }) as AuthenticateError, false);
+          return;
+        }
+        done(null, true);
+      },
+      (error: unknown) => {
+        ctx.log.error('authentication failed', { clientId: client.id, error });
+        ctx.refused('connection', 'internal error');
+        done(Object.assign(new Error('server unavailable'), { returnCode: SERVER_UNAVAILABLE }) as AuthenticateError, false);
+      },
+    );
   };
 }
 
 type Outcome = { identity: Identity } | { refusal: { code: number; reason: string } };
 
-function identify(ctx: BrokerContext, client: Client, username: string | undefined): Outcome {
+async function decide(ctx: BrokerContext, client: Client, username: string | undefined, password: Buffer | undefined): Promise<Outcome> {
+  const { security } = ctx;
+  const address = remoteAddress(client);
+  if (!security.admitConnectFrom(address)) {
+    return refuse(SERVER_UNAVAILABLE, `connect rate exceeded: more than ${security.limits.connectRatePerIp}/s from ${address}`);
+  }
   const clientIdProblem = invalidIdReason(client.id);
   if (clientIdProblem) return refuse(IDENTIFIER_REJECTED, `invalid client id: ${clientIdProblem}`);
-  // An empty username is what several client libraries send for "none": the client id stands in.
-  const fromUsername = username !== undefined && username !== '';
-  const userId = fromUsername ? username : client.id;
-  const userIdProblem = invalidIdReason(userId);
-  if (userIdProblem) {
-    return refuse(fromUsername ? BAD_USERNAME_OR_PASSWORD : IDENTIFIER_REJECTED, `invalid user id: ${userIdProblem}`);
+
+  let userId: string;
+  let trusted: { data?: UserData; expiresAt?: number } = {};
+  if (security.authRequired) {
+    const outcome = await security.authenticate({ clientId: client.id, username, password, remoteAddress: address });
+    if (!outcome.ok) return refuse(outcome.code, outcome.reason);
+    userId = outcome.principal.userId;
+    trusted = outcome.principal;
+  } else {
+    // An empty username is what several client libraries send for "none": the client id stands in.
+    const fromUsername = username !== undefined && username !== '';
+    userId = fromUsername ? username : client.id;
+    const userIdProblem = invalidIdReason(userId);
+    if (userIdProblem) {
+      return refuse(fromUsername ? BAD_USERNAME_OR_PASSWORD : IDENTIFIER_REJECTED, `invalid user id: ${userIdProblem}`);
+    }
   }
-  const identity: Identity = { userId, clientId: client.id };
+
+  const identity: Identity = { userId, clientId: client.id, authenticated: security.authRequired };
+  const willProblem = readWill(ctx, client, identity);
+  if (willProblem) return refuse(NOT_AUTHORIZED, willProblem);
+  if (trusted.data) identity.data = trusted.data;
+
+  // The client may have gone while we were checking credentials; aedes ignores the answer then.
+  if (client.closed || (client.conn as { destroyed?: boolean }).destroyed) return { identity };
+  const slot = security.admitConnection(userId, client.id, client);
+  if (!slot.ok) return refuse(NOT_AUTHORIZED, slot.reason);
+  finished(client.conn, () => slot.release());
+  ctx.sessions.remember(client, identity);
+  if (trusted.expiresAt !== undefined) closeAtExpiry(ctx, client, trusted.expiresAt);
+  return { identity };
+}
+
+/** Why the will is refused, or undefined; a will on the own announcement topic supplies the user data. */
+function readWill(ctx: BrokerContext, client: Client, identity: Identity): string | undefined {
   const will = (client as Client & { _will?: { topic: string; payload: Buffer } | null })._will;
-  if (!will) return { identity };
-  if (will.topic.startsWith('$')) return refuse(NOT_AUTHORIZED, `will refused: topic '${will.topic}' is reserved`);
-  if (!ctx.topics.isUnderPrefix(will.topic)) return { identity };
-  const own = ctx.topics.conn(userId, client.id);
-  if (will.topic !== own) {
-    return refuse(NOT_AUTHORIZED, `will refused: only '${own}' may carry a will under '${ctx.topics.prefix}/'`);
-  }
+  if (!will) return undefined;
+  if (will.topic.startsWith('$')) return `will refused: topic '${will.topic}' is reserved`;
+  if (!ctx.topics.isUnderPrefix(will.topic)) return undefined;
+  const own = ctx.topics.conn(identity.userId, client.id);
+  if (will.topic !== own) return `will refused: only '${own}' may carry a will under '${ctx.topics.prefix}/'`;
   const announcement = parseConnAnnouncement(will.payload, ctx.maxDataBytes);
-  if (!announcement.ok) return refuse(NOT_AUTHORIZED, `will refused: ${announcement.reason}`);
-  if (announcement.value.action !== 'offline') return refuse(NOT_AUTHORIZED, "will refused: action must be 'offline'");
+  if (!announcement.ok) return `will refused: ${announcement.reason}`;
+  if (announcement.value.action !== 'offline') return "will refused: action must be 'offline'";
   identity.data = announcement.value.data;
   identity.epoch = announcement.value.epoch;
-  return { identity };
+  return undefined;
+}
+
+/** A connection may not outlive its credential: at expiry it is closed and its user goes offline. */
+function closeAtExpiry(ctx: BrokerContext, client: Client, expiresAt: number): void {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    const wait = expiresAt - Date.now();
+    if (wait > MAX_TIMER_MS) {
+      timer = setTimeout(arm, MAX_TIMER_MS);
+      return;
+    }
+    timer = setTimeout(() => {
+      if (client.closed) return;
+      ctx.log.info('credential expired: closing connection', { clientId: client.id, userId: ctx.sessions.identity(client)?.userId });
+      ctx.sessions.markEnding(client, 'token_expired');
+      client.close();
+    }, Math.max(0, wait));
+  };
+  arm();
+  finished(client.conn, () => clearTimeout(timer));
+}
+
+export function remoteAddress(client: Client): string | undefined {
+  const socket = client.req?.socket ?? (client.conn as { remoteAddress?: string });
+  return socket.remoteAddress;
 }
 
 function refuse(code: number, reason: string): Outcome {

@@ -1,3 +1,4 @@
+import type { Security } from '../auth/security.js';
 import type { PresenceTracker } from '../core/tracker.js';
 import type { Logger } from '../log.js';
 import type { Topics } from '../topics.js';
@@ -10,6 +11,8 @@ export interface BrokerContext {
   topics: Topics;
   log: Logger;
   maxDataBytes: number;
+  /** Authentication, watch policy and limits. */
+  security: Security;
   /** Counts a refusal by kind and reason (metrics hang off this). */
   refused: (what: 'connection' | 'publish' | 'subscribe', reason: string) => void;
   /** True once shutdown has begun: lifecycle signals are then the shutdown's business. */

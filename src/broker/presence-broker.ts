@@ -1,4 +1,6 @@
 import { Aedes, type Client } from 'aedes';
+import type { Viewer } from '../auth/policy.js';
+import { Security } from '../auth/security.js';
 import type { PresenceEvent } from '../core/events.js';
 import { PresenceTracker } from '../core/tracker.js';
 import type { Logger } from '../log.js';
@@ -6,10 +8,11 @@ import { Topics, type TopicLayout } from '../topics.js';
 import { authenticate } from './authenticate.js';
 import type { BrokerContext } from './context.js';
 import { EventPublisher } from './event-publisher.js';
+import { guardPackets } from './packet-guard.js';
 import { wireLifecycle } from './lifecycle.js';
 import { authorizePublish, forward, type QueryHandler } from './publish.js';
 import { Sessions } from './sessions.js';
-import { authorizeSubscribe, onSubscribe, onUnsubscribe } from './subscribe.js';
+import { authorizeSubscribe, onSubscribe, onUnsubscribe, viewerOf } from './subscribe.js';
 
 export interface PresenceBrokerOptions {
   layout: TopicLayout;
@@ -19,6 +22,8 @@ export interface PresenceBrokerOptions {
   tracker?: PresenceTracker;
   onRefused?: (what: 'connection' | 'publish' | 'subscribe', reason: string) => void;
   onPublished?: (event: PresenceEvent) => void;
+  /** Authentication, policy and limits; without it, anonymous clients, the open policy, default limits. */
+  security?: Security;
 }
 
 /** An Aedes broker whose own connection, subscription and will events drive the presence model. */
@@ -26,6 +31,7 @@ export class PresenceBroker {
   readonly tracker: PresenceTracker;
   readonly topics: Topics;
   readonly publisher: EventPublisher;
+  readonly security: Security;
   private readonly ctx: BrokerContext;
   private closing = false;
   private queryHandler: QueryHandler | undefined;
@@ -35,20 +41,27 @@ export class PresenceBroker {
     options: PresenceBrokerOptions,
   ) {
     this.topics = new Topics(options.layout);
+    this.security = options.security ?? new Security({ log: options.log });
+    const security = this.security;
     this.tracker =
       options.tracker ??
       new PresenceTracker({
         graceMs: options.graceMs,
+        trustedData: (userId) => security.trustedData(userId),
         onError: (error) => options.log.error('presence change failed', { error }),
       });
     this.publisher = new EventPublisher(aedes, this.topics, options.log, options.onPublished);
-    this.tracker.setEventSink((events) => this.publisher.publish(events));
+    this.tracker.setEventSink((events) => {
+      security.membership.apply(events);
+      this.publisher.publish(events);
+    });
     this.ctx = {
       tracker: this.tracker,
       sessions: new Sessions(),
       topics: this.topics,
       log: options.log,
       maxDataBytes: options.maxDataBytes,
+      security,
       refused: options.onRefused ?? (() => {}),
       closing: () => this.closing,
     };
@@ -61,6 +74,7 @@ export class PresenceBroker {
     aedes.on('clientError', (client, error) => options.log.debug('client error', { clientId: client?.id, error: error.message }));
     aedes.on('connectionError', (client, error) => options.log.debug('connection error', { clientId: client?.id, error: error.message }));
     wireLifecycle(aedes, this.ctx);
+    guardPackets(aedes, this.ctx);
   }
 
   static async create(options: PresenceBrokerOptions): Promise<PresenceBroker> {
@@ -79,6 +93,14 @@ export class PresenceBroker {
       { cmd: 'publish', topic: this.topics.reply(clientId), payload: Buffer.from(JSON.stringify(body)), qos: 1, retain: false, dup: false },
       () => {},
     );
+  }
+
+  /**
+   * Who a connection is, as the watch policy sees it: query handlers check
+   * `security.mayWatchUser(viewer, id)` / `mayWatchGroup` with it before answering.
+   */
+  viewer(client: Client): Viewer | undefined {
+    return viewerOf(this.ctx, client);
   }
 
   get connectedClients(): number {

@@ -1,6 +1,8 @@
 import type { AedesPublishPacket, Client, PublishPacket } from 'aedes';
 import { parseConnAnnouncement, parseMemberAnnouncement } from '../announcements.js';
 import type { BrokerContext } from './context.js';
+import { RefusalLog } from './refusal-log.js';
+import { metricLabel, viewerOf } from './subscribe.js';
 
 export type QueryHandler = (client: Client, payload: Buffer) => void;
 
@@ -12,6 +14,7 @@ export type QueryHandler = (client: Client, payload: Buffer) => void;
  * `forward` below is the second half: client-originated packets under the prefix never reach anyone.
  */
 export function authorizePublish(ctx: BrokerContext, onQuery: () => QueryHandler | undefined) {
+  const refusals = new RefusalLog(ctx.log);
   return (client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void => {
     const { topic } = packet;
     const reserved = topic.startsWith('$SYS');
@@ -19,8 +22,8 @@ export function authorizePublish(ctx: BrokerContext, onQuery: () => QueryHandler
     packet.retain = false;
     const reason = reserved ? 'reserved topic' : consume(ctx, client, packet, onQuery());
     if (reason) {
-      ctx.log.warn('publish refused', { clientId: client?.id, topic, reason });
-      ctx.refused('publish', reason.split(':')[0]!);
+      refusals.warn('publish refused', { clientId: client?.id, topic, reason });
+      ctx.refused('publish', metricLabel(reason));
     }
     done(null);
   };
@@ -54,8 +57,11 @@ function consume(ctx: BrokerContext, client: Client | null, packet: PublishPacke
       if (client.closed) return undefined;
       const announcement = parseMemberAnnouncement(payload);
       if (!announcement.ok) return `invalid membership: ${announcement.reason}`;
-      if (announcement.value.action === 'join') void ctx.tracker.join(identity.userId, target.groupId);
-      else void ctx.tracker.leave(identity.userId, target.groupId);
+      if (announcement.value.action === 'join') {
+        const refusal = ctx.security.refuseJoin(identity.userId, target.groupId);
+        if (refusal) return `join refused: ${refusal}`;
+        void ctx.tracker.join(identity.userId, target.groupId);
+      } else void ctx.tracker.leave(identity.userId, target.groupId);
       return undefined;
     }
     case 'query': {
@@ -71,7 +77,8 @@ function consume(ctx: BrokerContext, client: Client | null, packet: PublishPacke
 
 /**
  * Delivery filter. Packets a client published under the prefix (they carry `clientId`) have been
- * consumed or refused above and go nowhere; replies go only to the client that asked.
+ * consumed or refused above and go nowhere; replies go only to the client that asked; user and group
+ * events (live or retained) only to viewers the watch policy allows, whatever filter matched them.
  */
 export function forward(ctx: BrokerContext) {
   return (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null => {
@@ -81,6 +88,12 @@ export function forward(ctx: BrokerContext) {
     if ((packet as AedesPublishPacket & { clientId?: string }).clientId) return null;
     const target = ctx.topics.parse(topic);
     if (target.kind === 'reply' && target.clientId !== client.id) return null;
+    if ((target.kind === 'user' || target.kind === 'group') && !ctx.security.watchesAll) {
+      const viewer = viewerOf(ctx, client);
+      if (!viewer) return null;
+      const allowed = target.kind === 'user' ? ctx.security.mayWatchUser(viewer, target.userId) : ctx.security.mayWatchGroup(viewer, target.groupId);
+      if (!allowed) return null;
+    }
     return packet;
   };
 }

@@ -7,6 +7,8 @@ export interface Identity {
   clientId: string;
   data?: UserData;
   epoch?: string;
+  /** True when the user id was proven (authentication configured), not just claimed. */
+  authenticated?: boolean;
 }
 
 /**

@@ -1,33 +1,73 @@
 import type { Client, Subscription } from 'aedes';
+import type { Viewer } from '../auth/policy.js';
 import type { BrokerContext } from './context.js';
+import { RefusalLog } from './refusal-log.js';
+import { userFiltersAlongside } from './packet-guard.js';
 
 /** Topic kinds under the prefix that only the product itself reads. */
 const PRIVATE_KINDS = new Set(['conn', 'member', 'query']);
 
 /**
- * SUBSCRIBE authorization: a filter that can only ever match private topics (someone's announcements,
- * queries or replies) is denied with 0x80. Broad wildcards (`#`, `presence/#`) stay allowed, since
- * `forward` keeps private packets from them.
+ * SUBSCRIBE authorization. Denied filters are granted 0x80, logged and counted; nothing else happens.
+ * - A filter that can only ever match private topics (announcements, queries, others' replies).
+ * - Watching: an exact `presence/user/X` or `presence/group/G` the policy refuses. Wildcards
+ *   (`presence/user/+`, `presence/#`, `#`) are granted; `forward` then filters every delivery by the
+ *   same policy, so a wildcard never shows more than the exact topics would.
+ * - A SUBSCRIBE with more user-presence filters than `maxUserIdsPerSubscribe`: all of them are denied,
+ *   so a batched watch is answered whole or not at all.
+ * - Joining (`group/G` or below): the user's allowed groups and the per-user and per-group caps.
  */
 export function authorizeSubscribe(ctx: BrokerContext) {
+  const refusals = new RefusalLog(ctx.log);
   return (client: Client, sub: Subscription, done: (error: Error | null, sub?: Subscription | null) => void): void => {
-    const reason = deniedBecause(ctx, client, sub.topic);
+    const reason = deniedBecause(ctx, client, sub);
     if (reason) {
-      ctx.log.warn('subscription refused', { clientId: client.id, topic: sub.topic, reason });
-      ctx.refused('subscribe', reason);
+      refusals.warn('subscription refused', { clientId: client.id, userId: ctx.sessions.identity(client)?.userId, topic: sub.topic, reason });
+      ctx.refused('subscribe', metricLabel(reason));
       return done(null, null);
     }
     done(null, sub);
   };
 }
 
-function deniedBecause(ctx: BrokerContext, client: Client, filter: string): string | undefined {
-  if (!ctx.topics.isUnderPrefix(filter)) return undefined;
+/** A short, bounded label for the refusal metric: the reason up to its first detail. */
+export function metricLabel(reason: string): string {
+  return (reason.startsWith('join refused: ') ? reason.slice('join refused: '.length) : reason).split(':')[0]!;
+}
+
+function deniedBecause(ctx: BrokerContext, client: Client, sub: Subscription): string | undefined {
+  const filter = sub.topic;
+  const viewer = viewerOf(ctx, client);
+  // $SYS announces every client id that connects and every filter subscribed: presence by another
+  // name, so only a policy that lets everyone watch everyone leaves it open.
+  if (filter.startsWith('$SYS') && !ctx.security.watchesAll) return `not allowed to watch $SYS: ${ctx.security.policy.name} policy`;
+  if (!ctx.topics.isUnderPrefix(filter)) {
+    const groupId = ctx.topics.membershipOf(filter);
+    if (groupId === undefined) return undefined;
+    if (!viewer) return 'no live client';
+    const refusal = ctx.security.refuseJoin(viewer.userId, groupId);
+    return refusal && `join refused: ${refusal}`;
+  }
   const levels = filter.slice(ctx.topics.prefix.length + 1).split('/');
   const [kind, id] = levels;
   if (kind && PRIVATE_KINDS.has(kind)) return 'private topic';
   if (kind === 'reply' && id !== client.id) return 'not its own reply topic';
+  if (kind === 'user') {
+    const batch = userFiltersAlongside(sub);
+    const limit = ctx.security.limits.maxUserIdsPerSubscribe;
+    if (batch > limit) return `too many user ids: ${batch} in one SUBSCRIBE (limit ${limit})`;
+  }
+  if (levels.length !== 2 || id === undefined || id === '+' || id === '#') return undefined;
+  if (!viewer) return 'no live client';
+  if (kind === 'user' && !ctx.security.mayWatchUser(viewer, id)) return `not allowed to watch this user: ${ctx.security.policy.name} policy`;
+  if (kind === 'group' && !ctx.security.mayWatchGroup(viewer, id)) return `not allowed to watch this group: ${ctx.security.policy.name} policy`;
   return undefined;
+}
+
+/** The policy's view of a connection. */
+export function viewerOf(ctx: BrokerContext, client: Client | null | undefined): Viewer | undefined {
+  const identity = ctx.sessions.identity(client);
+  return identity && { userId: identity.userId, clientId: identity.clientId, anonymous: !identity.authenticated };
 }
 
 /** SUBSCRIBE granted: subscribing to `group/G` or below makes the user a member of G. */
@@ -35,7 +75,9 @@ export function onSubscribe(ctx: BrokerContext) {
   return (subscriptions: Subscription[], client: Client): void => {
     const identity = ctx.sessions.identity(client);
     if (!identity) return;
-    for (const { topic } of subscriptions) {
+    for (const { topic, qos } of subscriptions) {
+      // aedes reports denied filters here too, granted 0x80: those are no membership.
+      if ((qos as number) === 128) continue;
       const groupId = ctx.topics.membershipOf(topic);
       if (groupId) void ctx.tracker.join(identity.userId, groupId);
     }

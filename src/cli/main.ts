@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config.js';
+import { PASSWD_USAGE, runPasswd } from './passwd.js';
 import { runServe } from './serve.js';
 import { runWatch } from './watch.js';
 
@@ -9,13 +10,19 @@ commands:
   serve     run the embedded MQTT broker with presence (default)
             [--host H] [--mqtt-port N] [--http-port N] [--grace MS] [--config FILE]
             [--prefix P] [--group-prefix P] [--max-data-bytes N] [--allow-anonymous] [--log-level L]
+            [--users-file F] [--jwt-secret-file F] [--jwt-public-key-file F] [--jwt-issuer I]
+            [--jwt-audience A] [--authorization open|shared-group] [--authorization-module M]
+            [--max-connections-per-user N] [--max-groups-per-user N] [--max-members-per-group N]
+            [--max-user-ids-per-subscribe N] [--max-packet-bytes N] [--connect-rate-per-ip N]
+            [--connect-burst-per-ip N]     (SIGHUP re-reads the users file)
   watch     print presence events as JSON lines
             --url URL [--users a,b] [--groups g,h] [--id ID] [--password P] [--changes-only]
-`;
+${PASSWD_USAGE}`;
 
 const commands: Record<string, (args: string[]) => Promise<void>> = {
   serve: runServe,
   watch: runWatch,
+  passwd: runPasswd,
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -18,6 +18,20 @@ export async function runServe(args: string[]): Promise<void> {
       'max-data-bytes': { type: 'string' },
       'allow-anonymous': { type: 'boolean' },
       'log-level': { type: 'string' },
+      'users-file': { type: 'string' },
+      'jwt-secret-file': { type: 'string' },
+      'jwt-public-key-file': { type: 'string' },
+      'jwt-issuer': { type: 'string' },
+      'jwt-audience': { type: 'string' },
+      authorization: { type: 'string' },
+      'authorization-module': { type: 'string' },
+      'max-connections-per-user': { type: 'string' },
+      'max-groups-per-user': { type: 'string' },
+      'max-members-per-group': { type: 'string' },
+      'max-user-ids-per-subscribe': { type: 'string' },
+      'max-packet-bytes': { type: 'string' },
+      'connect-rate-per-ip': { type: 'string' },
+      'connect-burst-per-ip': { type: 'string' },
     },
   });
   const fromFile = values.config ? readConfigFile(values.config) : {};
@@ -31,9 +45,27 @@ export async function runServe(args: string[]): Promise<void> {
     maxDataBytes: integer(values['max-data-bytes'], '--max-data-bytes'),
     allowAnonymous: values['allow-anonymous'],
     logLevel: values['log-level'],
+    usersFile: values['users-file'],
+    jwtSecretFile: values['jwt-secret-file'],
+    jwtPublicKeyFile: values['jwt-public-key-file'],
+    jwtIssuer: values['jwt-issuer'],
+    jwtAudience: values['jwt-audience'],
+    authorization: values.authorization,
+    authorizationModule: values['authorization-module'],
+    maxConnectionsPerUser: integer(values['max-connections-per-user'], '--max-connections-per-user'),
+    maxGroupsPerUser: integer(values['max-groups-per-user'], '--max-groups-per-user'),
+    maxMembersPerGroup: integer(values['max-members-per-group'], '--max-members-per-group'),
+    maxUserIdsPerSubscribe: integer(values['max-user-ids-per-subscribe'], '--max-user-ids-per-subscribe'),
+    maxPacketBytes: integer(values['max-packet-bytes'], '--max-packet-bytes'),
+    connectRatePerIp: integer(values['connect-rate-per-ip'], '--connect-rate-per-ip'),
+    connectBurstPerIp: integer(values['connect-burst-per-ip'], '--connect-burst-per-ip'),
   });
   const log = createLogger(config.logLevel);
   const server = await startServer(config, log);
+  // SIGHUP re-reads the users file, as brokers do; connections stay up, a broken file changes nothing.
+  process.on('SIGHUP', () => {
+    server.reload().catch(() => {});
+  });
   onSignals(async (signal) => {
     log.info('shutting down', { signal });
     await server.close();

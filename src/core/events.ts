@@ -10,6 +10,7 @@ export type OfflineReason =
   | 'server_shutdown'
   | 'takeover'
   | 'announced'
+  | 'token_expired'
   | 'vanished';
 
 export type UserAction = 'online' | 'offline';

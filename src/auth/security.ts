@@ -1,0 +1,256 @@
+import { resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ConfigError, DEFAULT_SERVE_CONFIG, type ServeConfig } from '../config.js';
+import type { UserData } from '../core/events.js';
+import type { Logger } from '../log.js';
+import { authenticateWith, type AuthOutcome, type Authenticator, type Credentials } from './authenticator.js';
+import { JwtAuthenticator } from './jwt.js';
+import { RateLimiter, type Limits } from './limits.js';
+import { BUILT_IN_POLICIES, Membership, type PolicyFactory, type Viewer, type WatchPolicy } from './policy.js';
+import { UsersFileAuthenticator } from './users-file.js';
+
+export interface SecurityOptions {
+  /** Empty: no authentication, every client is anonymous (its claimed id stands in). */
+  authenticators?: Authenticator[];
+  policy?: PolicyFactory;
+  /** `shared-group` semantics for joins: a user with no allowed-group list may join no group. */
+  joinsNeedAllowList?: boolean;
+  limits?: Partial<Limits>;
+  connectRateExemptLoopback?: boolean;
+  log: Logger;
+}
+
+/** The limits' defaults are the config's, so a broker built without a config behaves like `serve`. */
+export const DEFAULT_LIMITS: Limits = {
+  maxConnectionsPerUser: DEFAULT_SERVE_CONFIG.maxConnectionsPerUser,
+  maxGroupsPerUser: DEFAULT_SERVE_CONFIG.maxGroupsPerUser,
+  maxMembersPerGroup: DEFAULT_SERVE_CONFIG.maxMembersPerGroup,
+  maxUserIdsPerSubscribe: DEFAULT_SERVE_CONFIG.maxUserIdsPerSubscribe,
+  maxPacketBytes: DEFAULT_SERVE_CONFIG.maxPacketBytes,
+  connectRatePerIp: DEFAULT_SERVE_CONFIG.connectRatePerIp,
+  connectBurstPerIp: DEFAULT_SERVE_CONFIG.connectBurstPerIp,
+};
+
+/**
+ * Everything the broker asks before it lets a client in, lets it join or lets it watch: authentication,
+ * the watch policy, per-user and per-group caps and the per-address connect rate. Pure bookkeeping;
+ * the broker hooks turn its answers into CONNACK codes, 0x80 grants and dropped publishes.
+ */
+export class Security {
+  readonly membership = new Membership();
+  readonly policy: WatchPolicy;
+  readonly limits: Limits;
+  private readonly authenticators: Authenticator[];
+  private readonly joinsNeedAllowList: boolean;
+  private readonly rate: RateLimiter;
+  private readonly exemptLoopback: boolean;
+  private readonly connections = new Map<string, Map<object, string>>();
+  private readonly log: Logger;
+  private readonly policyIsBuiltIn: boolean;
+
+  constructor(options: SecurityOptions) {
+    this.authenticators = options.authenticators ?? [];
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.joinsNeedAllowList = options.joinsNeedAllowList ?? false;
+    this.exemptLoopback = options.connectRateExemptLoopback ?? true;
+    this.rate = new RateLimiter(this.limits.connectRatePerIp, this.limits.connectBurstPerIp);
+    this.log = options.log;
+    this.policyIsBuiltIn = options.policy === undefined || Object.values(BUILT_IN_POLICIES).includes(options.policy);
+    this.policy = (options.policy ?? BUILT_IN_POLICIES.open!)({
+      membership: this.membership,
+      allowedGroups: (userId) => this.allowedGroups(userId),
+    });
+  }
+
+  /** True when clients must prove who they are. */
+  get authRequired(): boolean {
+    return this.authenticators.length > 0;
+  }
+
+  get authenticatorNames(): string[] {
+    return this.authenticators.map((a) => a.name);
+  }
+
+  authenticate(credentials: Credentials): Promise<AuthOutcome> {
+    return authenticateWith(this.authenticators, credentials);
+  }
+
+  /** Takes a connect token for the address; false when it is connecting too fast. */
+  admitConnectFrom(address: string | undefined): boolean {
+    if (address === undefined) return true;
+    if (this.exemptLoopback && isLoopbackAddress(address)) return true;
+    return this.rate.take(address);
+  }
+
+  /**
+   * Counts a connection against its user's cap; `slot` is released once, when the connection ends.
+   * Reconnecting with a client id the user already holds is a takeover, not an extra connection.
+   */
+  admitConnection(userId: string, clientId: string, slot: object): { ok: true; release: () => void } | { ok: false; reason: string } {
+    let held = this.connections.get(userId);
+    const ids = new Set(held?.values());
+    ids.delete(clientId);
+    if (ids.size >= this.limits.maxConnectionsPerUser) {
+      return { ok: false, reason: `too many connections: user already has ${ids.size} (limit ${this.limits.maxConnectionsPerUser})` };
+    }
+    if (!held) this.connections.set(userId, (held = new Map()));
+    held.set(slot, clientId);
+    let released = false;
+    return {
+      ok: true,
+      release: () => {
+        if (released) return;
+        released = true;
+        const current = this.connections.get(userId);
+        current?.delete(slot);
+        if (current?.size === 0) this.connections.delete(userId);
+      },
+    };
+  }
+
+  connectionsOf(userId: string): number {
+    return new Set(this.connections.get(userId)?.values()).size;
+  }
+
+  /** Why `userId` may not join `groupId` now, or undefined when it may (the join is then counted). */
+  refuseJoin(userId: string, groupId: string): string | undefined {
+    if (this.membership.isMember(userId, groupId)) return undefined;
+    const allowed = this.allowedGroups(userId);
+    if (allowed ? !allowed.includes(groupId) : this.joinsNeedAllowList) return 'group not allowed for this user';
+    if (this.membership.groupCount(userId) >= this.limits.maxGroupsPerUser) {
+      return `too many groups: limit ${this.limits.maxGroupsPerUser} per user`;
+    }
+    if (this.membership.memberCount(groupId) >= this.limits.maxMembersPerGroup) {
+      return `group is full: limit ${this.limits.maxMembersPerGroup} members`;
+    }
+    // Counted at once, so joins still on their way to the tracker cannot overshoot the caps.
+    this.membership.add(userId, groupId);
+    return undefined;
+  }
+
+  /** True for the built-in open policy: deliveries need no per-packet check. */
+  get watchesAll(): boolean {
+    return this.policy.name === 'open' && this.policyIsBuiltIn;
+  }
+
+  mayWatchUser(viewer: Viewer, userId: string): boolean {
+    return this.ask(() => this.policy.mayWatchUser(viewer, userId), viewer, userId);
+  }
+
+  mayWatchGroup(viewer: Viewer, groupId: string): boolean {
+    return this.ask(() => this.policy.mayWatchGroup(viewer, groupId), viewer, groupId);
+  }
+
+  /** A policy is code we did not write: one that throws denies (and says so), it never takes the broker down. */
+  private ask(decide: () => boolean, viewer: Viewer, target: string): boolean {
+    try {
+      return decide() === true;
+    } catch (error) {
+      this.log.error('watch policy failed; denying', { policy: this.policy.name, userId: viewer.userId, target, error: (error as Error)?.message ?? String(error) });
+      return false;
+    }
+  }
+
+  /** Server-side data for a user, which wins over what the client declares. */
+  trustedData(userId: string): UserData | undefined {
+    for (const a of this.authenticators) {
+      const data = a.lookup?.(userId)?.data;
+      if (data) return data;
+    }
+    return undefined;
+  }
+
+  allowedGroups(userId: string): readonly string[] | undefined {
+    for (const a of this.authenticators) {
+      const groups = a.lookup?.(userId)?.groups;
+      if (groups) return groups;
+    }
+    return undefined;
+  }
+
+  /** Re-reads users files (SIGHUP). Connections stay; a broken file keeps the previous list. */
+  async reload(): Promise<void> {
+    if (!this.authenticators.some((a) => a.reload)) this.log.info('nothing to reload: no users file is configured');
+    for (const a of this.authenticators) {
+      if (!a.reload) continue;
+      try {
+        await a.reload();
+        this.log.info('authentication reloaded', { authenticator: a.name, ...(a instanceof UsersFileAuthenticator ? { users: a.size } : {}) });
+      } catch (error) {
+        this.log.error('authentication reload failed; keeping the previous list', { authenticator: a.name, error: (error as Error).message });
+        throw error;
+      }
+    }
+  }
+}
+
+export function isLoopbackAddress(address: string): boolean {
+  const plain = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return plain === '::1' || /^127\.\d+\.\d+\.\d+$/.test(plain);
+}
+
+export interface SecurityExtras {
+  authenticators?: Authenticator[];
+  policy?: PolicyFactory;
+}
+
+/** Builds the configured security: authenticators (tokens first, then the users file), policy, limits. */
+export async function createSecurity(config: ServeConfig, log: Logger, extras: SecurityExtras = {}): Promise<Security> {
+  const authenticators: Authenticator[] = [...(extras.authenticators ?? [])];
+  if (config.jwtSecret !== undefined || config.jwtSecretFile !== undefined || config.jwtPublicKeyFile !== undefined) {
+    if (config.jwtSecret !== undefined && config.jwtSecretFile !== undefined) {
+      throw new ConfigError('invalid configuration: give jwtSecret or jwtSecretFile, not both');
+    }
+    try {
+      authenticators.push(
+        await JwtAuthenticator.fromFiles({
+          secret: config.jwtSecret,
+          secretFile: config.jwtSecretFile,
+          publicKeyFile: config.jwtPublicKeyFile,
+          issuer: config.jwtIssuer,
+          audience: config.jwtAudience,
+        }),
+      );
+    } catch (error) {
+      throw new ConfigError(`invalid configuration: ${(error as Error).message}`);
+    }
+  }
+  if (config.usersFile !== undefined) {
+    try {
+      authenticators.push(await UsersFileAuthenticator.open(config.usersFile));
+    } catch (error) {
+      throw new ConfigError(`invalid configuration: ${(error as Error).message}`);
+    }
+  }
+  let policy = extras.policy ?? BUILT_IN_POLICIES[config.authorization];
+  if (config.authorizationModule !== undefined) policy = await loadPolicyModule(config.authorizationModule);
+  return new Security({
+    authenticators,
+    policy,
+    joinsNeedAllowList: config.authorization === 'shared-group' && config.authorizationModule === undefined && !extras.policy,
+    limits: {
+      maxConnectionsPerUser: config.maxConnectionsPerUser,
+      maxGroupsPerUser: config.maxGroupsPerUser,
+      maxMembersPerGroup: config.maxMembersPerGroup,
+      maxUserIdsPerSubscribe: config.maxUserIdsPerSubscribe,
+      maxPacketBytes: config.maxPacketBytes,
+      connectRatePerIp: config.connectRatePerIp,
+      connectBurstPerIp: config.connectBurstPerIp,
+    },
+    connectRateExemptLoopback: config.connectRateExemptLoopback,
+    log,
+  });
+}
+
+async function loadPolicyModule(path: string): Promise<PolicyFactory> {
+  let loaded: { default?: unknown };
+  try {
+    loaded = (await import(pathToFileURL(resolvePath(path)).href)) as { default?: unknown };
+  } catch (error) {
+    throw new ConfigError(`cannot load authorization module ${path}: ${(error as Error).message}`);
+  }
+  if (typeof loaded.default !== 'function') {
+    throw new ConfigError(`authorization module ${path} must export a policy factory as its default export`);
+  }
+  return loaded.default as PolicyFactory;
+}
