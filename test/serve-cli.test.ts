@@ -45,7 +45,7 @@ t.test('bound beyond loopback it refuses to start without authentication or --al
   t.match(refused.stderr.join('\n'), /refusing to listen on 0\.0\.0\.0 with anonymous clients/);
   const allowed = runCli(t, ['serve', '--host', '0.0.0.0', '--mqtt-port', '0', '--http-port', '0', '--allow-anonymous']);
   await allowed.line((l) => l.msg === 'listening', 'listening');
-  const warning = await allowed.line((l) => /anonymous clients are allowed/.test(String(l.msg)), 'anonymous warning');
+  const warning = await allowed.line((l) => /ANONYMOUS CLIENTS ALLOWED/.test(String(l.msg)), 'anonymous warning');
   t.equal(warning.level, 'warn', 'said loudly');
   allowed.child.kill('SIGTERM');
   t.equal(await allowed.exited, 0);
