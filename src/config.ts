@@ -16,6 +16,15 @@ export interface ServeConfig {
   maxDataBytes: number;
   allowAnonymous: boolean;
   logLevel: LogLevel;
+  /** Bearer token required by the HTTP API under /v1; none leaves it open. */
+  apiToken?: string;
+  /** Most ids in one hereNow / groupOnlineCount query. */
+  maxQueryIds: number;
+  /** Largest groupHereNow page; `defaultPageSize` when no limit is asked for. */
+  maxPageSize: number;
+  defaultPageSize: number;
+  /** Largest MQTT query payload, in bytes. */
+  maxQueryBytes: number;
 }
 
 export const DEFAULT_SERVE_CONFIG: ServeConfig = {
@@ -28,6 +37,10 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   maxDataBytes: 1024,
   allowAnonymous: false,
   logLevel: 'info',
+  maxQueryIds: 200,
+  maxPageSize: 1000,
+  defaultPageSize: 100,
+  maxQueryBytes: 65536,
 };
 
 // A topic prefix: one or more plain levels, no wildcards, no leading `$`.
@@ -45,6 +58,11 @@ const schema: JSONSchemaType<Partial<ServeConfig>> = {
     maxDataBytes: { type: 'integer', minimum: 2, maximum: 65536, nullable: true },
     allowAnonymous: { type: 'boolean', nullable: true },
     logLevel: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], nullable: true },
+    apiToken: { type: 'string', minLength: 1, maxLength: 4096, pattern: '^\\S+$', nullable: true },
+    maxQueryIds: { type: 'integer', minimum: 1, maximum: 100_000, nullable: true },
+    maxPageSize: { type: 'integer', minimum: 1, maximum: 100_000, nullable: true },
+    defaultPageSize: { type: 'integer', minimum: 1, maximum: 100_000, nullable: true },
+    maxQueryBytes: { type: 'integer', minimum: 256, maximum: 16 * 1024 * 1024, nullable: true },
   },
   additionalProperties: false,
 };
@@ -63,6 +81,9 @@ export function resolveServeConfig(...layers: unknown[]): ServeConfig {
   }
   if (config.prefix === config.groupPrefix || config.groupPrefix.startsWith(config.prefix + '/')) {
     throw new ConfigError('invalid configuration: groupPrefix must lie outside prefix');
+  }
+  if (config.defaultPageSize > config.maxPageSize) {
+    throw new ConfigError('invalid configuration: defaultPageSize must not exceed maxPageSize');
   }
   return config;
 }

@@ -2,9 +2,13 @@ import { createServer as createTcpServer, type AddressInfo, type Server as TcpSe
 import type { Server as HttpServer } from 'node:http';
 import { ConfigError, isLoopback, type ServeConfig } from './config.js';
 import { PresenceBroker } from './broker/presence-broker.js';
+import { serveQueries } from './broker/query.js';
+import { mountApi } from './http/api.js';
+import { PresenceMetrics } from './http/metrics.js';
 import { createHttpServer } from './http/server.js';
 import { Router, sendJson } from './http/router.js';
 import type { Logger } from './log.js';
+import { QueryService } from './queries/service.js';
 
 export interface RunningServer {
   readonly broker: PresenceBroker;
@@ -22,15 +26,32 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Run
       `refusing to listen on ${config.host} with anonymous clients: bind to a loopback address, configure authentication, or pass --allow-anonymous`,
     );
   }
+  // Created first, as the broker reports to it; its gauges read the tracker only when scraped.
+  const metrics = new PresenceMetrics(() => broker.tracker.stats());
   const broker = await PresenceBroker.create({
     layout: { prefix: config.prefix, groupPrefix: config.groupPrefix },
     graceMs: config.graceMs,
     maxDataBytes: config.maxDataBytes,
     log,
+    onPublished: (event) => metrics.eventPublished(event),
+    onRefused: (what, reason) => metrics.refused(what, reason),
   });
+  const queries = new QueryService(broker.tracker, {
+    limits: {
+      maxIds: config.maxQueryIds,
+      maxPageSize: config.maxPageSize,
+      defaultPageSize: config.defaultPageSize,
+      maxRequestBytes: config.maxQueryBytes,
+    },
+    observe: (method, via, code, seconds) => metrics.queryAnswered(method, via, code, seconds),
+    log,
+  });
+  serveQueries(broker, queries);
   const router = new Router().get(/^\/healthz$/, (_req, res) => {
     sendJson(res, 200, { status: 'ok', mode: 'serve', connections: broker.connectedClients });
   });
+  mountApi(router, { service: queries, apiToken: config.apiToken });
+  metrics.mount(router);
   const tcp = createTcpServer((socket) => broker.aedes.handle(socket));
   const http = createHttpServer(router, (stream, req) => broker.aedes.handle(stream, req), log);
   try {
@@ -44,7 +65,7 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Run
   }
   const mqttPort = (tcp.address() as AddressInfo).port;
   const httpPort = (http.address() as AddressInfo).port;
-  log.info('listening', { mode: 'serve', host: config.host, mqttPort, httpPort, websocket: `/mqtt`, graceMs: config.graceMs });
+  log.info('listening', { mode: 'serve', host: config.host, mqttPort, httpPort, websocket: `/mqtt`, graceMs: config.graceMs, api: config.apiToken ? 'bearer token' : 'open' });
   if (config.allowAnonymous || isLoopback(config.host)) {
     const level = isLoopback(config.host) ? 'info' : 'warn';
     log[level]('anonymous clients are allowed: any client may claim any user id', { host: config.host });

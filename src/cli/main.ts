@@ -8,6 +8,7 @@ commands:
   serve     run the embedded MQTT broker with presence (default)
             [--host H] [--mqtt-port N] [--http-port N] [--grace MS] [--config FILE]
             [--prefix P] [--group-prefix P] [--max-data-bytes N] [--allow-anonymous] [--log-level L]
+            [--api-token T] [--max-query-ids N] [--max-page-size N]
 `;
 
 const commands: Record<string, (args: string[]) => Promise<void>> = {

@@ -18,6 +18,9 @@ export async function runServe(args: string[]): Promise<void> {
       'max-data-bytes': { type: 'string' },
       'allow-anonymous': { type: 'boolean' },
       'log-level': { type: 'string' },
+      'api-token': { type: 'string' },
+      'max-query-ids': { type: 'string' },
+      'max-page-size': { type: 'string' },
     },
   });
   const fromFile = values.config ? readConfigFile(values.config) : {};
@@ -31,6 +34,9 @@ export async function runServe(args: string[]): Promise<void> {
     maxDataBytes: integer(values['max-data-bytes'], '--max-data-bytes'),
     allowAnonymous: values['allow-anonymous'],
     logLevel: values['log-level'],
+    apiToken: values['api-token'],
+    maxQueryIds: integer(values['max-query-ids'], '--max-query-ids'),
+    maxPageSize: integer(values['max-page-size'], '--max-page-size'),
   });
   const log = createLogger(config.logLevel);
   const server = await startServer(config, log);
