@@ -83,6 +83,19 @@ t.test('each method answers from the live presence state', async (t) => {
   t.same(q.inbox.unread(), [], 'one reply per request, nothing more');
 });
 
+t.test('a query sees the changes its asker made before asking', async (t) => {
+  const { mqttUrl } = await serve(t);
+  const q = await querier(t, mqttUrl, { clientId: 'joiner-1', username: 'joiner' });
+  for (const group of ['g1', 'g2', 'g3']) {
+    await subscribe(q.client, `group/${group}`);
+    // No event is awaited: the SUBACK alone must be enough for the next query to see the join.
+    const page = await q.result<{ total: number; members: { id: string }[] }>('groupHereNow', { groupId: group });
+    t.same(page.members.map((m) => m.id), ['joiner'], `member of ${group} right after its SUBACK`);
+  }
+  await q.client.unsubscribeAsync('group/g2');
+  t.same(await q.result('whereNow', { userId: 'joiner' }), { userId: 'joiner', groups: ['g1', 'g3'] }, 'and the leave right after its UNSUBACK');
+});
+
 t.test('bad params get an error reply with a code, and the broker keeps answering', async (t) => {
   const { mqttUrl } = await serve(t, { maxQueryIds: 3, maxPageSize: 5, defaultPageSize: 5 });
   const q = await querier(t, mqttUrl, { clientId: 'asker' });

@@ -15,7 +15,7 @@ import {
 } from './schemas.js';
 
 /** The read side of the presence model: all a query needs, whichever edge (serve, attach) owns it. */
-export type PresenceReader = Pick<PresenceTracker, 'user' | 'users' | 'groupPage' | 'groupOnlineCounts'>;
+export type PresenceReader = Pick<PresenceTracker, 'user' | 'users' | 'groupPage' | 'groupOnlineCounts' | 'settled'>;
 
 export interface QueryLimits {
   /** Most ids in one hereNow / groupOnlineCount call. */
@@ -170,6 +170,9 @@ export class QueryService {
   private async dispatch(method: string, params: unknown): Promise<Answer> {
     if (!isMethod(method)) return failure(QueryCode.NOT_FOUND, `unknown method '${method}'; known: ${METHODS.join(', ')}`);
     try {
+      // Every change received before the question is applied first: a client that subscribes and then
+      // asks sees its own membership, one that connects and asks sees itself online.
+      await this.reader.settled();
       return await this.methods[method](params);
     } catch (error) {
       this.log.error('query failed', { method, error });
