@@ -134,7 +134,11 @@ t.test('HTTP API: results, status codes and the bearer token', async (t) => {
       t.equal((res.body.error as { code: number })?.code, status, 'the body carries the same code');
       t.match((res.body.error as { content: string })?.content, content);
     }
-    t.equal((await get(`${httpUrl}/v1/users/alice`, auth, 'POST')).status, 405, 'read-only');
+    const post = await get(`${httpUrl}/v1/users/alice`, auth, 'POST');
+    t.same([post.status, post.body], [405, { error: { code: 405, content: 'POST is not allowed here' } }], 'read-only');
+    t.equal(post.headers.get('allow'), 'GET, HEAD');
+    const outside = await get(`${httpUrl}/v2/users/alice`);
+    t.same([outside.status, outside.body], [404, { error: { code: 404, content: 'no such endpoint' } }], 'the same error shape outside /v1');
   });
 });
 
