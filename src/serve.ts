@@ -8,7 +8,7 @@ import { PresenceMetrics } from './http/metrics.js';
 import { createHttpServer } from './http/server.js';
 import { Router, sendJson } from './http/router.js';
 import type { Logger } from './log.js';
-import { QueryService } from './queries/service.js';
+import { QueryService, queryLimits } from './queries/service.js';
 
 export interface RunningServer {
   readonly broker: PresenceBroker;
@@ -37,16 +37,11 @@ export async function startServer(config: ServeConfig, log: Logger): Promise<Run
     onRefused: (what, reason) => metrics.refused(what, reason),
   });
   const queries = new QueryService(broker.tracker, {
-    limits: {
-      maxIds: config.maxQueryIds,
-      maxPageSize: config.maxPageSize,
-      defaultPageSize: config.defaultPageSize,
-      maxRequestBytes: config.maxQueryBytes,
-    },
+    limits: queryLimits(config),
     observe: (method, via, code, seconds) => metrics.queryAnswered(method, via, code, seconds),
     log,
   });
-  serveQueries(broker, queries);
+  serveQueries(broker, queries, log);
   const router = new Router().get(/^\/healthz$/, (_req, res) => {
     sendJson(res, 200, { status: 'ok', mode: 'serve', connections: broker.connectedClients });
   });

@@ -1,3 +1,4 @@
+import type { Logger } from '../log.js';
 import type { QueryService } from '../queries/service.js';
 import type { PresenceBroker } from './presence-broker.js';
 
@@ -10,13 +11,14 @@ import type { PresenceBroker } from './presence-broker.js';
  * before the reply (the broker writes to one client in publish order), so a client that takes a
  * snapshot and buffers events meanwhile receives, after the reply, only events newer than it.
  */
-export function serveQueries(broker: PresenceBroker, service: QueryService): void {
+export function serveQueries(broker: PresenceBroker, service: QueryService, log: Logger): void {
   broker.setQueryHandler((client, payload) => {
-    void (async () => {
+    const clientId = client.id;
+    (async () => {
       const body = await service.request(payload, 'mqtt');
       await broker.tracker.settled();
       await broker.publisher.drained();
-      broker.reply(client.id, body);
-    })();
+      broker.reply(clientId, body);
+    })().catch((error: unknown) => log.error('query reply failed', { clientId, error }));
   });
 }

@@ -35,6 +35,16 @@ export const DEFAULT_QUERY_LIMITS: QueryLimits = {
   maxRequestBytes: 64 * 1024,
 };
 
+/** The limits from the config keys they are set by (`serve` and `attach` share them). */
+export function queryLimits(config: { maxQueryIds: number; maxPageSize: number; defaultPageSize: number; maxQueryBytes: number }): QueryLimits {
+  return {
+    maxIds: config.maxQueryIds,
+    maxPageSize: config.maxPageSize,
+    defaultPageSize: config.defaultPageSize,
+    maxRequestBytes: config.maxQueryBytes,
+  };
+}
+
 /** Error codes, HTTP's where one fits, so both transports speak the same numbers. */
 export const QueryCode = {
   BAD_REQUEST: 400,
