@@ -166,6 +166,40 @@ t.test('malformed requests: id null when none can be read, otherwise echoed', as
   t.same(q.inbox.unread(), [], 'exactly one reply per request');
 });
 
+t.test('a burst of requests, good and bad, gets exactly one reply each', async (t) => {
+  const { mqttUrl } = await serve(t, { maxQueryIds: 5 });
+  const q = await querier(t, mqttUrl, { clientId: 'burst' });
+  const requests = Array.from({ length: 400 }, (_, i) => {
+    switch (i % 4) {
+      case 0:
+        return { id: i, method: 'hereNow', params: { userIds: ['burst', `u${i}`] } };
+      case 1:
+        return { id: i, method: 'groupHereNow', params: { groupId: `g${i}`, limit: 'x' } };
+      case 2:
+        return { id: i, method: 'hereNow', params: { userIds: ['a', 'b', 'c', 'd', 'e', 'f'] } };
+      default:
+        return { id: i, method: `m${i}` };
+    }
+  });
+  // Sent without waiting for any reply.
+  await Promise.all(requests.map((r) => q.client.publishAsync('presence/query/burst', JSON.stringify(r), { qos: 0 })));
+  const byId = new Map<number, Record<string, unknown>>();
+  const duplicates: number[] = [];
+  for (let n = 0; n < requests.length; n++) {
+    const reply = await q.inbox.next(`reply ${n + 1} of ${requests.length}`);
+    const id = reply.json.id as number;
+    if (byId.has(id)) duplicates.push(id);
+    byId.set(id, reply.json);
+  }
+  t.same(duplicates, [], 'no request answered twice');
+  const codes = [...byId.entries()].map(([id, reply]) => [id % 4, (reply.error as { code: number } | undefined)?.code ?? 200]);
+  t.same(new Set(codes.map(([kind, code]) => `${kind}:${code}`)), new Set(['0:200', '1:400', '2:413', '3:404']), 'each kind its answer');
+  t.equal(byId.size, requests.length);
+  // One more round trip: nothing else was on its way.
+  t.same(await q.result('whereNow', { userId: 'burst' }), { userId: 'burst', groups: [] });
+  t.same(q.inbox.unread(), []);
+});
+
 t.test('a reply reaches only the client that asked', async (t) => {
   const { mqttUrl } = await serve(t);
   const alice = await querier(t, mqttUrl, { clientId: 'alice-q', username: 'alice' });
