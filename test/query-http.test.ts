@@ -35,7 +35,7 @@ t.test('HTTP API: results, status codes and the bearer token', async (t) => {
   const api = (path: string) => get(`${httpUrl}${path}`, auth);
 
   t.test('the token guards /v1 and only /v1', async (t) => {
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       {},
       { authorization: 'Bearer wrong' },
       { authorization: `Bearer ${TOKEN}x` },

@@ -104,17 +104,17 @@ type Method = (params: unknown) => Promise<Answer>;
 export const METHODS = ['hereNow', 'groupHereNow', 'groupOnlineCount', 'whereNow'] as const;
 export type MethodName = (typeof METHODS)[number];
 
-/**
- * The query API, independent of where presence comes from and of how the question arrived: params
- * are validated here, once, for MQTT request/reply and HTTP alike. Never throws: every failure is an
- * answer with a code.
- */
 export interface QueryServiceOptions {
   limits?: Partial<QueryLimits>;
   observe?: QueryObserver;
   log?: Logger;
 }
 
+/**
+ * The query API, independent of where presence comes from and of how the question arrived: params
+ * are validated here, once, for MQTT request/reply and HTTP alike. Never throws: every failure is an
+ * answer with a code.
+ */
 export class QueryService {
   readonly limits: QueryLimits;
   private readonly observe: QueryObserver;
@@ -181,7 +181,7 @@ export class QueryService {
     if (!isMethod(method)) return failure(QueryCode.NOT_FOUND, `unknown method '${method}'; known: ${METHODS.join(', ')}`);
     try {
       // Every change received before the question is applied first: a client that subscribes and then
-      // asks sees its own membership, one that connects and asks sees itself online.
+      // asks sees its own membership, whatever the presence queue's backlog or the store's latency.
       await this.reader.settled();
       return await this.methods[method](params);
     } catch (error) {
@@ -194,7 +194,7 @@ export class QueryService {
     this.observe(method, via, code, Number(process.hrtime.bigint() - started) / 1e9);
   }
 
-  async hereNow(params: unknown): Promise<Answer<HereNowResult>> {
+  private async hereNow(params: unknown): Promise<Answer<HereNowResult>> {
     const checked = this.idList(checkHereNow(params), 'userIds');
     if (!checked.ok) return checked;
     const { userIds } = checked.value;
@@ -206,7 +206,7 @@ export class QueryService {
     return { ok: true, result: { users }, known: states.every((state) => state !== undefined) };
   }
 
-  async groupHereNow(params: unknown): Promise<Answer<GroupHereNowResult>> {
+  private async groupHereNow(params: unknown): Promise<Answer<GroupHereNowResult>> {
     const checked = checkGroupHereNow(params);
     if (!checked.ok) return failure(QueryCode.BAD_REQUEST, `invalid params: ${checked.reason}`);
     const { groupId, limit = this.limits.defaultPageSize, offset = 0 } = checked.value;
@@ -224,7 +224,7 @@ export class QueryService {
     };
   }
 
-  async groupOnlineCount(params: unknown): Promise<Answer<GroupOnlineCountResult>> {
+  private async groupOnlineCount(params: unknown): Promise<Answer<GroupOnlineCountResult>> {
     const checked = this.idList(checkGroupOnlineCount(params), 'groupIds');
     if (!checked.ok) return checked;
     const counts = await this.reader.groupOnlineCounts(checked.value.groupIds);
@@ -232,7 +232,7 @@ export class QueryService {
     return { ok: true, result: { counts: Object.fromEntries(counts) }, known: true };
   }
 
-  async whereNow(params: unknown): Promise<Answer<WhereNowResult>> {
+  private async whereNow(params: unknown): Promise<Answer<WhereNowResult>> {
     const checked = checkWhereNow(params);
     if (!checked.ok) return failure(QueryCode.BAD_REQUEST, `invalid params: ${checked.reason}`);
     const { userId } = checked.value;
