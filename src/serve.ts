@@ -3,10 +3,14 @@ import type { Server as HttpServer } from 'node:http';
 import { authenticationConfigured, ConfigError, isLoopback, type ServeConfig } from './config.js';
 import { createSecurity, type SecurityExtras } from './auth/security.js';
 import { PresenceBroker } from './broker/presence-broker.js';
+import { serveQueries } from './broker/query.js';
+import { mountApi } from './http/api.js';
+import { PresenceMetrics } from './http/metrics.js';
 import { createHttpServer } from './http/server.js';
 import { Router, sendJson } from './http/router.js';
 import { registerBrowserAssets } from './http/browser-assets.js';
 import type { Logger } from './log.js';
+import { QueryService, queryLimits } from './queries/service.js';
 
 export interface RunningServer {
   readonly broker: PresenceBroker;
@@ -28,17 +32,29 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
     );
   }
   const security = await createSecurity(config, log, extras);
+  // Created first, as the broker reports to it; its gauges read the tracker only when scraped.
+  const metrics = new PresenceMetrics(() => broker.tracker.stats());
   const broker = await PresenceBroker.create({
     security,
     layout: { prefix: config.prefix, groupPrefix: config.groupPrefix },
     graceMs: config.graceMs,
     maxDataBytes: config.maxDataBytes,
     log,
+    onPublished: (event) => metrics.eventPublished(event),
+    onRefused: (what, reason) => metrics.refused(what, reason),
   });
+  const queries = new QueryService(broker.tracker, {
+    limits: queryLimits(config),
+    observe: (method, via, code, seconds) => metrics.queryAnswered(method, via, code, seconds),
+    log,
+  });
+  serveQueries(broker, queries, log);
   const router = new Router().get(/^\/healthz$/, (_req, res) => {
     sendJson(res, 200, { status: 'ok', mode: 'serve', connections: broker.connectedClients });
   });
   registerBrowserAssets(router);
+  mountApi(router, { service: queries, apiToken: config.apiToken });
+  metrics.mount(router);
   const tcp = createTcpServer((socket) => broker.aedes.handle(socket));
   const http = createHttpServer(router, (stream, req) => broker.aedes.handle(stream, req), log);
   try {
@@ -52,7 +68,7 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
   }
   const mqttPort = (tcp.address() as AddressInfo).port;
   const httpPort = (http.address() as AddressInfo).port;
-  log.info('listening', { mode: 'serve', host: config.host, mqttPort, httpPort, websocket: `/mqtt`, graceMs: config.graceMs });
+  log.info('listening', { mode: 'serve', host: config.host, mqttPort, httpPort, websocket: `/mqtt`, graceMs: config.graceMs, api: config.apiToken ? 'bearer token' : 'open' });
   if (security.authRequired) {
     log.info('authentication required: anonymous clients are refused', {
       authenticators: security.authenticatorNames,

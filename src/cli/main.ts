@@ -15,6 +15,7 @@ commands:
             [--max-connections-per-user N] [--max-groups-per-user N] [--max-members-per-group N]
             [--max-user-ids-per-subscribe N] [--max-packet-bytes N] [--connect-rate-per-ip N]
             [--connect-burst-per-ip N]     (SIGHUP re-reads the users file)
+            [--api-token T] [--max-query-ids N] [--max-page-size N]
   watch     print presence events as JSON lines
             --url URL [--users a,b] [--groups g,h] [--id ID] [--password P] [--changes-only]
 ${PASSWD_USAGE}`;

@@ -32,6 +32,9 @@ export async function runServe(args: string[]): Promise<void> {
       'max-packet-bytes': { type: 'string' },
       'connect-rate-per-ip': { type: 'string' },
       'connect-burst-per-ip': { type: 'string' },
+      'api-token': { type: 'string' },
+      'max-query-ids': { type: 'string' },
+      'max-page-size': { type: 'string' },
     },
   });
   const fromFile = values.config ? readConfigFile(values.config) : {};
@@ -59,6 +62,9 @@ export async function runServe(args: string[]): Promise<void> {
     maxPacketBytes: integer(values['max-packet-bytes'], '--max-packet-bytes'),
     connectRatePerIp: integer(values['connect-rate-per-ip'], '--connect-rate-per-ip'),
     connectBurstPerIp: integer(values['connect-burst-per-ip'], '--connect-burst-per-ip'),
+    apiToken: values['api-token'],
+    maxQueryIds: integer(values['max-query-ids'], '--max-query-ids'),
+    maxPageSize: integer(values['max-page-size'], '--max-page-size'),
   });
   const log = createLogger(config.logLevel);
   const server = await startServer(config, log);

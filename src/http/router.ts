@@ -34,7 +34,7 @@ export class Router {
       return true;
     }
     if (pathMatched) {
-      sendJson(res, 405, { error: { code: 'method_not_allowed', content: `${req.method} is not allowed here` } });
+      sendJson(res, 405, { error: { code: 405, content: `${req.method} is not allowed here` } }, { allow: 'GET, HEAD' });
       return true;
     }
     return false;

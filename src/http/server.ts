@@ -20,11 +20,11 @@ export function createHttpServer(
   const server = createServer((req, res) => {
     router.handle(req, res).then(
       (handled) => {
-        if (!handled) sendJson(res, 404, { error: { code: 'not_found', content: 'no such endpoint' } });
+        if (!handled) sendJson(res, 404, { error: { code: 404, content: 'no such endpoint' } });
       },
       (error: unknown) => {
         log.error('http handler failed', { url: req.url, error });
-        if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal', content: 'internal error' } });
+        if (!res.headersSent) sendJson(res, 500, { error: { code: 500, content: 'internal error' } });
         else res.destroy();
       },
     );

@@ -1,0 +1,125 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { QueryCode, type Answer, type QueryService } from '../queries/service.js';
+import { sendJson, type Router } from './router.js';
+
+export interface ApiOptions {
+  service: QueryService;
+  /** When set, every /v1 request must carry `Authorization: Bearer <token>`. */
+  apiToken?: string;
+}
+
+type Endpoint = (res: ServerResponse, params: string[], query: QueryString) => Promise<void> | void;
+
+/**
+ * The read-only HTTP API under /v1: the same four queries as MQTT request/reply, answered by the same
+ * service, so params, limits and result shapes are identical. A single resource the model knows
+ * nothing about is a 404; collections answer with what they can, like hereNow.
+ */
+export function mountApi(router: Router, { service, apiToken }: ApiOptions): void {
+  const authorized = bearerCheck(apiToken);
+  const endpoint = (pattern: RegExp, allowed: string[], handle: Endpoint) =>
+    router.get(pattern, async (req, res, params, url) => {
+      if (!authorized(req)) {
+        return sendError(res, QueryCode.UNAUTHORIZED, 'a valid bearer token is required', {
+          'www-authenticate': 'Bearer realm="presence-bridge"',
+        });
+      }
+      let query: QueryString;
+      try {
+        query = new QueryString(url.search, allowed);
+      } catch (error) {
+        return sendError(res, QueryCode.BAD_REQUEST, (error as Error).message);
+      }
+      await handle(res, params, query);
+    });
+
+  endpoint(/^\/v1\/users\/([^/]+)\/groups$/, [], async (res, [userId]) => {
+    reply(res, await service.call('whereNow', { userId }, 'http'), `user '${userId}' is not known`);
+  });
+  endpoint(/^\/v1\/users\/([^/]+)$/, [], async (res, [userId]) => {
+    const answer = await service.call('hereNow', { userIds: [userId] }, 'http');
+    reply(res, answer, `user '${userId}' is not known`, (result) => (result as { users: unknown[] }).users[0]);
+  });
+  endpoint(/^\/v1\/users$/, ['ids'], async (res, _params, query) => {
+    reply(res, await service.call('hereNow', { userIds: query.list('ids') }, 'http'));
+  });
+  endpoint(/^\/v1\/groups\/([^/]+)$/, ['limit', 'offset'], async (res, [groupId], query) => {
+    const params = { groupId, limit: query.integer('limit'), offset: query.integer('offset') };
+    reply(res, await service.call('groupHereNow', params, 'http'), `group '${groupId}' has no members`);
+  });
+  endpoint(/^\/v1\/groups$/, ['ids'], async (res, _params, query) => {
+    reply(res, await service.call('groupOnlineCount', { groupIds: query.list('ids') }, 'http'));
+  });
+  endpoint(/^\/v1(?:\/.*)?$/, [], (res) => sendError(res, QueryCode.NOT_FOUND, 'no such endpoint'));
+}
+
+function reply(res: ServerResponse, answer: Answer, notKnown?: string, pick: (result: unknown) => unknown = (r) => r): void {
+  if (!answer.ok) return sendError(res, answer.error.code, answer.error.content);
+  if (notKnown && !answer.known) return sendError(res, QueryCode.NOT_FOUND, notKnown);
+  sendJson(res, 200, pick(answer.result));
+}
+
+function sendError(res: ServerResponse, code: number, content: string, headers: Record<string, string> = {}): void {
+  sendJson(res, code, { error: { code, content } }, headers);
+}
+
+/**
+ * Compares digests rather than the tokens themselves: equal lengths for timingSafeEqual, and the time
+ * taken says nothing about the token's length or content.
+ */
+function bearerCheck(token: string | undefined): (req: IncomingMessage) => boolean {
+  if (token === undefined) return () => true;
+  const expected = createHash('sha256').update(token).digest();
+  return (req) => {
+    const match = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
+    const given = createHash('sha256').update(match?.[1] ?? '').digest();
+    return timingSafeEqual(given, expected) && match !== null;
+  };
+}
+
+/**
+ * The query string, strictly: unknown or repeated parameters are errors rather than silently ignored.
+ * Id lists are split on literal commas BEFORE percent-decoding, so an id containing a comma is
+ * written `%2C`.
+ */
+class QueryString {
+  private readonly values = new Map<string, { whole: string; pieces: string[] }[]>();
+
+  constructor(search: string, allowed: string[]) {
+    for (const pair of search.replace(/^\?/, '').split('&')) {
+      if (pair === '') continue;
+      const eq = pair.indexOf('=');
+      const key = decode(eq < 0 ? pair : pair.slice(0, eq));
+      const raw = eq < 0 ? '' : pair.slice(eq + 1);
+      if (!allowed.includes(key)) {
+        throw new Error(`unknown query parameter '${key}'${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}`);
+      }
+      const value = { whole: decode(raw), pieces: raw.split(',').map(decode) };
+      this.values.set(key, [...(this.values.get(key) ?? []), value]);
+    }
+  }
+
+  /** `ids=a,b&ids=c` is [a, b, c]; absent is undefined (the service says it is required). */
+  list(key: string): string[] | undefined {
+    return this.values.get(key)?.flatMap((value) => value.pieces);
+  }
+
+  /** A whole number, or what was given as a string so that the service's schema names the problem. */
+  integer(key: string): unknown {
+    const values = this.values.get(key);
+    if (!values) return undefined;
+    // Repeated, it is not one number: the schema refuses the array.
+    if (values.length > 1) return values.map((value) => value.whole);
+    const text = values[0]!.whole;
+    return /^\d{1,15}$/.test(text) ? Number(text) : text;
+  }
+}
+
+function decode(part: string): string {
+  try {
+    return decodeURIComponent(part.replace(/\+/g, ' '));
+  } catch {
+    throw new Error(`malformed percent-encoding in '${part}'`);
+  }
+}

@@ -1,0 +1,272 @@
+import type { UserData } from '../core/events.js';
+import { invalidIdReason } from '../core/ids.js';
+import type { PresenceTracker } from '../core/tracker.js';
+import { silentLogger, type Logger } from '../log.js';
+import type { Checked } from '../schemas/ajv.js';
+import {
+  checkEnvelope,
+  checkGroupHereNow,
+  checkGroupOnlineCount,
+  checkHereNow,
+  checkWhereNow,
+  salvageRequestId,
+  type QueryEnvelope,
+  type RequestId,
+} from './schemas.js';
+
+/** The read side of the presence model: all a query needs, whichever edge (serve, attach) owns it. */
+export type PresenceReader = Pick<PresenceTracker, 'user' | 'users' | 'groupPage' | 'groupOnlineCounts' | 'settled'>;
+
+export interface QueryLimits {
+  /** Most ids in one hereNow / groupOnlineCount call. */
+  maxIds: number;
+  /** Largest groupHereNow page. */
+  maxPageSize: number;
+  /** Page size when groupHereNow is given no limit. */
+  defaultPageSize: number;
+  /** Largest MQTT request payload, in bytes. */
+  maxRequestBytes: number;
+}
+
+export const DEFAULT_QUERY_LIMITS: QueryLimits = {
+  maxIds: 200,
+  maxPageSize: 1000,
+  defaultPageSize: 100,
+  maxRequestBytes: 64 * 1024,
+};
+
+/** The limits from the config keys they are set by (`serve` and `attach` share them). */
+export function queryLimits(config: { maxQueryIds: number; maxPageSize: number; defaultPageSize: number; maxQueryBytes: number }): QueryLimits {
+  return {
+    maxIds: config.maxQueryIds,
+    maxPageSize: config.maxPageSize,
+    defaultPageSize: config.defaultPageSize,
+    maxRequestBytes: config.maxQueryBytes,
+  };
+}
+
+/** Error codes, HTTP's where one fits, so both transports speak the same numbers. */
+export const QueryCode = {
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  TOO_LARGE: 413,
+  INTERNAL: 500,
+} as const;
+
+export interface QueryError {
+  code: number;
+  content: string;
+}
+
+export interface Member {
+  id: string;
+  online: boolean;
+  data: UserData;
+}
+
+export interface HereNowResult {
+  users: Member[];
+}
+export interface GroupHereNowResult {
+  groupId: string;
+  total: number;
+  onlineCount: number;
+  offset: number;
+  limit: number;
+  members: Member[];
+}
+export interface GroupOnlineCountResult {
+  counts: Record<string, number>;
+}
+export interface WhereNowResult {
+  userId: string;
+  groups: string[];
+}
+
+/**
+ * A method's answer. `known` is false when the model knows nothing of what was asked about (a user it
+ * has never seen or has forgotten, a group without members): MQTT answers with the empty result, HTTP
+ * turns a single resource that is not known into a 404.
+ */
+export type Answer<T = unknown> = { ok: true; result: T; known: boolean } | { ok: false; error: QueryError };
+
+export type ErrorReply = { id: RequestId | null; error: QueryError };
+export type ReplyBody = { id: RequestId | null; result: unknown } | ErrorReply;
+
+export type Transport = 'mqtt' | 'http';
+
+/** Told about every answered query: method (or `invalid`/`unknown`), transport, code (0 = ok), seconds. */
+export type QueryObserver = (method: string, via: Transport, code: number, seconds: number) => void;
+
+type Method = (params: unknown) => Promise<Answer>;
+
+export const METHODS = ['hereNow', 'groupHereNow', 'groupOnlineCount', 'whereNow'] as const;
+export type MethodName = (typeof METHODS)[number];
+
+export interface QueryServiceOptions {
+  limits?: Partial<QueryLimits>;
+  observe?: QueryObserver;
+  log?: Logger;
+}
+
+/**
+ * The query API, independent of where presence comes from and of how the question arrived: params
+ * are validated here, once, for MQTT request/reply and HTTP alike. Never throws: every failure is an
+ * answer with a code.
+ */
+export class QueryService {
+  readonly limits: QueryLimits;
+  private readonly observe: QueryObserver;
+  private readonly log: Logger;
+  private readonly methods: Record<MethodName, Method>;
+
+  constructor(
+    private readonly reader: PresenceReader,
+    options: QueryServiceOptions = {},
+  ) {
+    this.limits = { ...DEFAULT_QUERY_LIMITS, ...options.limits };
+    this.observe = options.observe ?? (() => {});
+    this.log = options.log ?? silentLogger;
+    this.methods = {
+      hereNow: (params) => this.hereNow(params),
+      groupHereNow: (params) => this.groupHereNow(params),
+      groupOnlineCount: (params) => this.groupOnlineCount(params),
+      whereNow: (params) => this.whereNow(params),
+    };
+  }
+
+  /** Runs one method with its params (anything; validated here), timing it. */
+  async call(method: string, params: unknown, via: Transport): Promise<Answer> {
+    const started = process.hrtime.bigint();
+    const answer = await this.dispatch(method, params);
+    this.observed(isMethod(method) ? method : 'unknown', via, answer.ok ? 0 : answer.error.code, started);
+    return answer;
+  }
+
+  /**
+   * One MQTT-style request, `{"id","method","params"}`, to exactly one reply body. The id is echoed
+   * whenever it could be read; a payload too large, not JSON, or without a usable id gets `id: null`.
+   */
+  async request(payload: Buffer | string, via: Transport = 'mqtt'): Promise<ReplyBody> {
+    const started = process.hrtime.bigint();
+    const envelope = this.open(payload);
+    if (!envelope.ok) {
+      this.observed('invalid', via, envelope.reply.error.code, started);
+      return envelope.reply;
+    }
+    const { id, method, params } = envelope.value;
+    const answer = await this.dispatch(method, params ?? {});
+    this.observed(isMethod(method) ? method : 'unknown', via, answer.ok ? 0 : answer.error.code, started);
+    return answer.ok ? { id, result: answer.result } : { id, error: answer.error };
+  }
+
+  private open(payload: Buffer | string): { ok: true; value: QueryEnvelope } | { ok: false; reply: ErrorReply } {
+    const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+    if (size > this.limits.maxRequestBytes) {
+      return refusal(null, QueryCode.TOO_LARGE, `request of ${size} bytes is over the ${this.limits.maxRequestBytes}-byte limit`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
+    } catch {
+      return refusal(null, QueryCode.BAD_REQUEST, 'request is not valid JSON');
+    }
+    const envelope = checkEnvelope(parsed);
+    if (!envelope.ok) return refusal(salvageRequestId(parsed), QueryCode.BAD_REQUEST, `invalid request: ${envelope.reason}`);
+    return envelope;
+  }
+
+  private async dispatch(method: string, params: unknown): Promise<Answer> {
+    if (!isMethod(method)) return failure(QueryCode.NOT_FOUND, `unknown method '${method}'; known: ${METHODS.join(', ')}`);
+    try {
+      // Every change received before the question is applied first: a client that subscribes and then
+      // asks sees its own membership, whatever the presence queue's backlog or the store's latency.
+      await this.reader.settled();
+      return await this.methods[method](params);
+    } catch (error) {
+      this.log.error('query failed', { method, error });
+      return failure(QueryCode.INTERNAL, 'internal error');
+    }
+  }
+
+  private observed(method: string, via: Transport, code: number, started: bigint): void {
+    this.observe(method, via, code, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  private async hereNow(params: unknown): Promise<Answer<HereNowResult>> {
+    const checked = this.idList(checkHereNow(params), 'userIds');
+    if (!checked.ok) return checked;
+    const { userIds } = checked.value;
+    const states = await this.reader.users(userIds);
+    const users = userIds.map((id, i) => {
+      const state = states[i];
+      return state ? { id, online: state.online, data: state.data } : { id, online: false, data: {} };
+    });
+    return { ok: true, result: { users }, known: states.every((state) => state !== undefined) };
+  }
+
+  private async groupHereNow(params: unknown): Promise<Answer<GroupHereNowResult>> {
+    const checked = checkGroupHereNow(params);
+    if (!checked.ok) return failure(QueryCode.BAD_REQUEST, `invalid params: ${checked.reason}`);
+    const { groupId, limit = this.limits.defaultPageSize, offset = 0 } = checked.value;
+    const idProblem = invalidIdReason(groupId);
+    if (idProblem) return failure(QueryCode.BAD_REQUEST, `invalid params: /groupId is not a valid id: ${idProblem}`);
+    if (limit > this.limits.maxPageSize) {
+      return failure(QueryCode.TOO_LARGE, `limit ${limit} is over the page size limit of ${this.limits.maxPageSize}`);
+    }
+    const page = await this.reader.groupPage(groupId, limit, offset);
+    const members = page.members.map(({ id, online, data }) => ({ id, online, data }));
+    return {
+      ok: true,
+      result: { groupId, total: page.total, onlineCount: page.onlineCount, offset, limit, members },
+      known: page.total > 0,
+    };
+  }
+
+  private async groupOnlineCount(params: unknown): Promise<Answer<GroupOnlineCountResult>> {
+    const checked = this.idList(checkGroupOnlineCount(params), 'groupIds');
+    if (!checked.ok) return checked;
+    const counts = await this.reader.groupOnlineCounts(checked.value.groupIds);
+    // fromEntries defines own properties, so an id such as `__proto__` is a plain key.
+    return { ok: true, result: { counts: Object.fromEntries(counts) }, known: true };
+  }
+
+  private async whereNow(params: unknown): Promise<Answer<WhereNowResult>> {
+    const checked = checkWhereNow(params);
+    if (!checked.ok) return failure(QueryCode.BAD_REQUEST, `invalid params: ${checked.reason}`);
+    const { userId } = checked.value;
+    const idProblem = invalidIdReason(userId);
+    if (idProblem) return failure(QueryCode.BAD_REQUEST, `invalid params: /userId is not a valid id: ${idProblem}`);
+    const state = await this.reader.user(userId);
+    return { ok: true, result: { userId, groups: state ? [...state.groups] : [] }, known: state !== undefined };
+  }
+
+  private idList<K extends string, P extends Record<K, string[]>>(
+    checked: Checked<P>,
+    key: K,
+  ): { ok: true; value: P } | { ok: false; error: QueryError } {
+    if (!checked.ok) return failure(QueryCode.BAD_REQUEST, `invalid params: ${checked.reason}`);
+    const ids = checked.value[key];
+    if (ids.length > this.limits.maxIds) {
+      return failure(QueryCode.TOO_LARGE, `${ids.length} ${key} is over the limit of ${this.limits.maxIds} per call`);
+    }
+    for (const [index, id] of ids.entries()) {
+      const problem = invalidIdReason(id);
+      if (problem) return failure(QueryCode.BAD_REQUEST, `invalid params: /${key}/${index} is not a valid id: ${problem}`);
+    }
+    return checked;
+  }
+}
+
+function isMethod(name: string): name is MethodName {
+  return (METHODS as readonly string[]).includes(name);
+}
+
+function refusal(id: RequestId | null, code: number, content: string): { ok: false; reply: ErrorReply } {
+  return { ok: false, reply: { id, error: { code, content } } };
+}
+
+function failure(code: number, content: string): { ok: false; error: QueryError } {
+  return { ok: false, error: { code, content } };
+}
