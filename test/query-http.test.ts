@@ -30,6 +30,8 @@ t.test('HTTP API: results, status codes and the bearer token', async (t) => {
   await watch.find((m) => m.json.id === 'bob' && m.json.action === 'join', 'bob joins');
   await bob.endAsync();
   await watch.find((m) => m.json.id === 'bob' && m.json.action === 'offline', 'bob offline');
+  const last = (id: string) => Math.max(...watch.all.filter((m) => m.json.id === id).map((m) => m.json.seq as number));
+  const seq = { alice: last('alice'), bob: last('bob') };
 
   const auth = { authorization: `Bearer ${TOKEN}` };
   const api = (path: string) => get(`${httpUrl}${path}`, auth);
@@ -60,23 +62,23 @@ t.test('HTTP API: results, status codes and the bearer token', async (t) => {
     const one = await api('/v1/users/alice');
     t.equal(one.status, 200);
     t.match(one.headers.get('content-type'), /^application\/json/);
-    t.same(one.body, { id: 'alice', online: true, data: { name: 'Alice' } });
-    t.same((await api('/v1/users/bob')).body, { id: 'bob', online: false, data: {} }, 'an offline member is known');
+    t.same(one.body, { id: 'alice', online: true, data: { name: 'Alice' }, seq: seq.alice });
+    t.same((await api('/v1/users/bob')).body, { id: 'bob', online: false, data: {}, seq: seq.bob }, 'an offline member is known');
     t.same(await api('/v1/users/carol').then((r) => [r.status, r.body]), [404, { error: { code: 404, content: "user 'carol' is not known" } }]);
     t.same((await api('/v1/users?ids=alice,bob,carol')).body, {
       users: [
-        { id: 'alice', online: true, data: { name: 'Alice' } },
-        { id: 'bob', online: false, data: {} },
-        { id: 'carol', online: false, data: {} },
+        { id: 'alice', online: true, data: { name: 'Alice' }, seq: seq.alice },
+        { id: 'bob', online: false, data: {}, seq: seq.bob },
+        { id: 'carol', online: false, data: {}, seq: 0 },
       ],
     }, 'a list answers for unknown users too');
     t.same((await api('/v1/users?ids=alice&ids=bob')).body, {
       users: [
-        { id: 'alice', online: true, data: { name: 'Alice' } },
-        { id: 'bob', online: false, data: {} },
+        { id: 'alice', online: true, data: { name: 'Alice' }, seq: seq.alice },
+        { id: 'bob', online: false, data: {}, seq: seq.bob },
       ],
     }, 'repeated ids parameters add up');
-    t.same((await api('/v1/users?ids=a%2Cb')).body, { users: [{ id: 'a,b', online: false, data: {} }] }, 'an encoded comma is part of an id');
+    t.same((await api('/v1/users?ids=a%2Cb')).body, { users: [{ id: 'a,b', online: false, data: {}, seq: 0 }] }, 'an encoded comma is part of an id');
     t.same((await api('/v1/users/alice/groups')).body, { userId: 'alice', groups: ['lobby'] });
     t.same((await api('/v1/users/bob/groups')).body, { userId: 'bob', groups: ['lobby'] });
     t.equal((await api('/v1/users/carol/groups')).status, 404);
@@ -89,12 +91,12 @@ t.test('HTTP API: results, status codes and the bearer token', async (t) => {
     t.same((await api('/v1/groups/lobby')).body, {
       groupId: 'lobby', total: 2, onlineCount: 1, offset: 0, limit: 2,
       members: [
-        { id: 'alice', online: true, data: { name: 'Alice' } },
-        { id: 'bob', online: false, data: {} },
+        { id: 'alice', online: true, data: { name: 'Alice' }, seq: seq.alice },
+        { id: 'bob', online: false, data: {}, seq: seq.bob },
       ],
     });
     t.same((await api('/v1/groups/lobby?limit=1&offset=1')).body, {
-      groupId: 'lobby', total: 2, onlineCount: 1, offset: 1, limit: 1, members: [{ id: 'bob', online: false, data: {} }],
+      groupId: 'lobby', total: 2, onlineCount: 1, offset: 1, limit: 1, members: [{ id: 'bob', online: false, data: {}, seq: seq.bob }],
     });
     t.same(await api('/v1/groups/nobody').then((r) => [r.status, r.body]), [404, { error: { code: 404, content: "group 'nobody' has no members" } }]);
     t.same((await api('/v1/groups?ids=lobby,nobody')).body, { counts: { lobby: 1, nobody: 0 } });
@@ -146,6 +148,6 @@ t.test('without a token the API is open', async (t) => {
   const { httpUrl } = await serve(t);
   const res = await get(`${httpUrl}/v1/users?ids=nobody`);
   t.equal(res.status, 200);
-  t.same(res.body, { users: [{ id: 'nobody', online: false, data: {} }] });
+  t.same(res.body, { users: [{ id: 'nobody', online: false, data: {}, seq: 0 }] });
   t.equal((await get(`${httpUrl}/v1/users/nobody`)).status, 404);
 });

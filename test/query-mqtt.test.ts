@@ -37,18 +37,29 @@ async function population(t: Test, mqttUrl: string) {
   await watch.find(isEvent('presence/group/lobby', 'bob', 'join'), 'bob joins lobby');
   await bob.endAsync();
   await watch.find(isEvent('presence/group/lobby', 'bob', 'offline'), 'bob offline in lobby');
+  // Each user's last seq, which query results carry so a client can drop events a snapshot already holds.
+  const last = (id: string) => Math.max(...watch.all.filter((m) => m.json.id === id).map((m) => m.json.seq as number));
+  return { alice: last('alice'), bob: last('bob') };
+}
+
+/** A user entry with its seq checked (a positive number) and set aside, for comparing the rest exactly. */
+function withoutSeq(t: Test, users: { seq?: unknown }[]): unknown[] {
+  return users.map(({ seq, ...rest }) => {
+    t.ok(typeof seq === 'number' && seq > 0, 'a known user carries its seq');
+    return rest;
+  });
 }
 
 t.test('each method answers from the live presence state', async (t) => {
   const { mqttUrl } = await serve(t);
-  await population(t, mqttUrl);
+  const seq = await population(t, mqttUrl);
   const q = await querier(t, mqttUrl, { clientId: 'asker' });
 
   t.same(await q.result('hereNow', { userIds: ['alice', 'bob', 'carol'] }), {
     users: [
-      { id: 'alice', online: true, data: { name: 'Alice' } },
-      { id: 'bob', online: false, data: {} },
-      { id: 'carol', online: false, data: {} },
+      { id: 'alice', online: true, data: { name: 'Alice' }, seq: seq.alice },
+      { id: 'bob', online: false, data: {}, seq: seq.bob },
+      { id: 'carol', online: false, data: {}, seq: 0 },
     ],
   }, 'online with data, offline member, unknown user');
   t.same(await q.result('hereNow', { userIds: [] }), { users: [] }, 'no ids, no users');
@@ -56,12 +67,12 @@ t.test('each method answers from the live presence state', async (t) => {
   t.same(await q.result('groupHereNow', { groupId: 'lobby' }), {
     groupId: 'lobby', total: 2, onlineCount: 1, offset: 0, limit: 100,
     members: [
-      { id: 'alice', online: true, data: { name: 'Alice' } },
-      { id: 'bob', online: false, data: {} },
+      { id: 'alice', online: true, data: { name: 'Alice' }, seq: seq.alice },
+      { id: 'bob', online: false, data: {}, seq: seq.bob },
     ],
   }, 'online first, default page size');
   t.same(await q.result('groupHereNow', { groupId: 'lobby', limit: 1, offset: 1 }), {
-    groupId: 'lobby', total: 2, onlineCount: 1, offset: 1, limit: 1, members: [{ id: 'bob', online: false, data: {} }],
+    groupId: 'lobby', total: 2, onlineCount: 1, offset: 1, limit: 1, members: [{ id: 'bob', online: false, data: {}, seq: seq.bob }],
   }, 'second page of one');
   t.same(await q.result('groupHereNow', { groupId: 'lobby', limit: 0 }), {
     groupId: 'lobby', total: 2, onlineCount: 1, offset: 0, limit: 0, members: [],
@@ -130,7 +141,8 @@ t.test('bad params get an error reply with a code, and the broker keeps answerin
     t.match((reply.error as { content: string })?.content, content);
     t.notOk('result' in reply, 'no result beside the error');
   }
-  t.same(await q.result('hereNow', { userIds: ['asker'] }), { users: [{ id: 'asker', online: true, data: {} }] }, 'still answering');
+  const still = await q.result<{ users: { seq?: unknown }[] }>('hereNow', { userIds: ['asker'] });
+  t.same(withoutSeq(t, still.users), [{ id: 'asker', online: true, data: {} }], 'still answering');
   t.same(q.inbox.unread(), []);
 });
 
@@ -217,7 +229,9 @@ t.test('a reply reaches only the client that asked', async (t) => {
   // eve's own question, asked after both: its reply comes after anything meant for alice would have.
   await eve.publishAsync('presence/query/eve', JSON.stringify({ id: 'eve-1', method: 'hereNow', params: { userIds: ['eve'] } }), { qos: 1 });
   const own = await eveInbox.find((m) => m.topic === 'presence/reply/eve', "eve's own reply");
-  t.same(own.json, { id: 'eve-1', result: { users: [{ id: 'eve', online: true, data: {} }] } });
+  const { result, ...envelope } = own.json as { result: { users: { seq?: unknown }[] } };
+  t.same(envelope, { id: 'eve-1' });
+  t.same(withoutSeq(t, result.users), [{ id: 'eve', online: true, data: {} }]);
   const leaked = eveInbox.all.filter((m) => m.topic.startsWith('presence/reply/alice') || m.topic.startsWith('presence/query/'));
   t.same(leaked, [], "eve saw neither alice's reply nor any query");
   t.notOk(eveInbox.all.some((m) => m.json.id === 'spoof'), 'the spoofed query was never answered to eve');

@@ -54,7 +54,8 @@ export class MemoryStore implements PresenceStore {
       for (const id of group.members) {
         if (group.online.has(id) !== pass) continue;
         if (index >= offset && index < end) {
-          members.push({ id, online: pass, data: this.users.get(id)?.data ?? {} });
+          const user = this.users.get(id);
+          members.push({ id, online: pass, data: user?.data ?? {}, seq: user?.seq ?? 0 });
         }
         index++;
         if (index >= end) break;

@@ -28,6 +28,7 @@ export interface MemberState {
   id: string;
   online: boolean;
   data: UserData;
+  seq: number;
 }
 
 export interface GroupPage {

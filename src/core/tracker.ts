@@ -30,6 +30,8 @@ export interface TrackerOptions {
 export interface UserState {
   id: string;
   online: boolean;
+  /** The seq of the user's last event. */
+  seq: number;
   data: UserData;
   connections: number;
   groups: string[];
@@ -231,6 +233,7 @@ function toUserState(record: UserRecord): UserState {
   return {
     id: record.id,
     online: record.online,
+    seq: record.seq,
     data: record.data,
     connections: Object.keys(record.connections).length,
     groups: [...record.groups],

@@ -63,6 +63,8 @@ export interface Member {
   id: string;
   online: boolean;
   data: UserData;
+  /** The seq of the user's last event (0 when none is known): a client drops events at or below it. */
+  seq: number;
 }
 
 export interface HereNowResult {
@@ -201,7 +203,7 @@ export class QueryService {
     const states = await this.reader.users(userIds);
     const users = userIds.map((id, i) => {
       const state = states[i];
-      return state ? { id, online: state.online, data: state.data } : { id, online: false, data: {} };
+      return state ? { id, online: state.online, data: state.data, seq: state.seq } : { id, online: false, data: {}, seq: 0 };
     });
     return { ok: true, result: { users }, known: states.every((state) => state !== undefined) };
   }
@@ -216,7 +218,7 @@ export class QueryService {
       return failure(QueryCode.TOO_LARGE, `limit ${limit} is over the page size limit of ${this.limits.maxPageSize}`);
     }
     const page = await this.reader.groupPage(groupId, limit, offset);
-    const members = page.members.map(({ id, online, data }) => ({ id, online, data }));
+    const members = page.members.map(({ id, online, data, seq }) => ({ id, online, data, seq }));
     return {
       ok: true,
       result: { groupId, total: page.total, onlineCount: page.onlineCount, offset, limit, members },
