@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import { Topics, type TopicLayout } from '../topics.js';
 import { authenticate } from './authenticate.js';
 import type { BrokerContext } from './context.js';
-import { EventPublisher } from './event-publisher.js';
+import { EventPublisher, aedesSender } from './event-publisher.js';
 import { wireLifecycle } from './lifecycle.js';
 import { authorizePublish, forward, type QueryHandler } from './publish.js';
 import { Sessions } from './sessions.js';
@@ -41,7 +41,7 @@ export class PresenceBroker {
         graceMs: options.graceMs,
         onError: (error) => options.log.error('presence change failed', { error }),
       });
-    this.publisher = new EventPublisher(aedes, this.topics, options.log, options.onPublished);
+    this.publisher = new EventPublisher(aedesSender(aedes), this.topics, options.log, options.onPublished);
     this.tracker.setEventSink((events) => this.publisher.publish(events));
     this.ctx = {
       tracker: this.tracker,
