@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config.js';
+import { runAttach } from './attach.js';
 import { runServe } from './serve.js';
 
 const USAGE = `usage: presence-bridge <command> [options]
@@ -8,10 +9,15 @@ commands:
   serve     run the embedded MQTT broker with presence (default)
             [--host H] [--mqtt-port N] [--http-port N] [--grace MS] [--config FILE]
             [--prefix P] [--group-prefix P] [--max-data-bytes N] [--allow-anonymous] [--log-level L]
+  attach    add presence to an existing broker (Mosquitto, EMQX, HiveMQ, ...) as its MQTT client
+            --broker URL [--username U --password P] [--bridge-id ID] [--host H] [--http-port N]
+            [--grace MS] [--config FILE] [--prefix P] [--group-prefix P] [--max-data-bytes N]
+            [--reconnect-ms N] [--log-level L]   (password also from $PRESENCE_BRIDGE_PASSWORD)
 `;
 
 const commands: Record<string, (args: string[]) => Promise<void>> = {
   serve: runServe,
+  attach: runAttach,
 };
 
 async function main(argv: string[]): Promise<void> {

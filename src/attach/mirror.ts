@@ -1,0 +1,79 @@
+import type { UserData } from '../core/events.js';
+
+/** A birth the bridge holds as live: the connection's announcement topic, epoch and the payload itself. */
+export interface LiveBirth {
+  userId: string;
+  clientId: string;
+  epoch?: string;
+  data?: UserData;
+  /** The birth as published, so it can be restored if the broker's retained copy is lost. */
+  payload: Buffer;
+}
+
+/** How many ended epochs to remember (one per connection topic); oldest forgotten first. */
+const ENDED_CAP = 100_000;
+
+/**
+ * The bridge's picture of the broker's retained announcements, kept in step with the messages it
+ * receives (a broker delivers each topic's messages in order). It answers the questions the bridge
+ * must ask of every announcement: which birth is live on this topic, did this epoch already end, and
+ * who needs reconciling after a resync.
+ */
+export class RetainedMirror {
+  private births = new Map<string, LiveBirth>();
+  private members = new Map<string, Set<string>>();
+  private readonly ended = new Map<string, string>();
+
+  live(topic: string): LiveBirth | undefined {
+    return this.births.get(topic);
+  }
+
+  setLive(topic: string, birth: LiveBirth): void {
+    this.births.set(topic, birth);
+    this.ended.delete(topic);
+  }
+
+  /** The live birth on `topic` ended; a birth with the same epoch seen later is stale. */
+  end(topic: string): void {
+    const birth = this.births.get(topic);
+    this.births.delete(topic);
+    if (birth?.epoch === undefined) return;
+    this.ended.delete(topic);
+    this.ended.set(topic, birth.epoch);
+    if (this.ended.size > ENDED_CAP) this.ended.delete(this.ended.keys().next().value!);
+  }
+
+  isEnded(topic: string, epoch: string | undefined): boolean {
+    return epoch !== undefined && this.ended.get(topic) === epoch;
+  }
+
+  join(userId: string, groupId: string): void {
+    let groups = this.members.get(userId);
+    if (!groups) this.members.set(userId, (groups = new Set()));
+    groups.add(groupId);
+  }
+
+  leave(userId: string, groupId: string): void {
+    const groups = this.members.get(userId);
+    if (!groups) return;
+    groups.delete(groupId);
+    if (groups.size === 0) this.members.delete(userId);
+  }
+
+  /** Replaces everything but the ended epochs (a resync's new truth). */
+  replace(births: Map<string, LiveBirth>, members: Map<string, Set<string>>): void {
+    this.births = births;
+    this.members = members;
+  }
+
+  /** Every user with a live birth or a membership. */
+  userIds(): Set<string> {
+    const ids = new Set(this.members.keys());
+    for (const birth of this.births.values()) ids.add(birth.userId);
+    return ids;
+  }
+
+  get liveCount(): number {
+    return this.births.size;
+  }
+}
