@@ -161,6 +161,8 @@ export class AttachBridge extends EventEmitter {
     this.syncs++;
     log.info('resynced', { users: resync.users.length, connections: resync.births.size, cleared: resync.clear.length });
     void tracker.settled().then(async () => {
+      // Consumers see the resync's events before the status that says presence is maintained again.
+      await this.publisher.drained();
       if (!this.client.connected || this.closing) return;
       await this.publish(this.statusTopic, ONLINE, true);
       this.emit('connection', true);

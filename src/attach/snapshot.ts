@@ -94,7 +94,8 @@ export function buildResync(
     conns[birth.clientId] = { epoch: birth.epoch, data: birth.data };
     connections.set(birth.userId, conns);
   }
-  const users: UserSnapshot[] = [...ids].map((userId) => {
+  // Sorted, so a resync announces in the same order every time.
+  const users: UserSnapshot[] = [...ids].sort().map((userId) => {
     const record = published.get(userId);
     return {
       userId,
