@@ -50,7 +50,7 @@ t.test("the project's ACL: a user announces only itself and can never publish pr
     will: { topic: 'presence/conn/alice/alice-1', payload: Buffer.from(alice.offlinePayload), qos: 1, retain: true },
   });
   forger.stream.destroy();
-  await new Promise((resolve) => forger.once('close', resolve));
+  await new Promise<void>((resolve) => forger.once('close', () => resolve()));
   // the same client id again: by its CONNACK the broker has ended the old connection (and its will)
   await client(t, broker.url, { ...broker.as('mallory'), clientId: 'm-2' });
   await mallory.publishAsync('presence/member/lobby/mallory', '', { qos: 1, retain: true });

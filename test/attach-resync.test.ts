@@ -94,7 +94,7 @@ t.test('bridge killed and restarted while users come and go: the truth, and only
   const seen = events.all.slice(events.all.findIndex((m) => describe(m) === 'bridge offline') + 1).map(describe);
   t.same(seen, ['bob offline', 'lobby bob offline 1', 'dave online', 'lobby dave online 2', 'bridge online'],
     'a vanished user goes offline, an arrived one online; alice, carol and erin were not repeated');
-  const bobOffline = events.all.findLast((m) => m.topic === 'presence/user/bob')!;
+  const bobOffline = events.all.filter((m) => m.topic === 'presence/user/bob').at(-1)!;
   t.equal(bobOffline.json.reason, 'vanished');
 
   // the restarted bridge holds the truth: alice online in lobby, erin no longer a member

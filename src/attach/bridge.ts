@@ -41,6 +41,8 @@ export class AttachBridge extends EventEmitter {
   /** Messages collected during a resync, last one per topic; undefined when live. */
   private collecting: Map<string, Buffer> | undefined = new Map();
   private sentinel = '';
+  /** Announcement topics whose retained birth was cleared while collecting; restored after. */
+  private lost = new Set<string>();
   private closing = false;
   syncs = 0;
   dropped = 0;
@@ -59,6 +61,7 @@ export class AttachBridge extends EventEmitter {
       resubscribe: false,
       reconnectPeriod: config.reconnectMs,
       connectTimeout: 10_000,
+      queueQoSZero: false,
       will: { topic: this.statusTopic, payload: OFFLINE, qos: 1, retain: true },
     });
     this.publisher = new EventPublisher(this.sender(), topics, log);
@@ -121,6 +124,7 @@ export class AttachBridge extends EventEmitter {
   private startResync(): void {
     const { topics, log, config } = this.options;
     this.collecting = new Map();
+    this.lost = new Set();
     this.sentinel = randomUUID();
     const sentinel = this.sentinel;
     const filters = [`${topics.prefix}/conn/#`, `${topics.prefix}/member/#`, `${topics.prefix}/user/+`, this.sentinelTopic];
@@ -143,6 +147,11 @@ export class AttachBridge extends EventEmitter {
         if (payload.toString() === this.sentinel) this.finishResync(this.collecting);
         return;
       }
+      // A clear sent before the link dropped can land after a new birth; the birth stays the truth.
+      if (payload.length === 0 && this.collecting.has(topic) && this.options.topics.parse(topic).kind === 'conn') {
+        this.lost.add(topic);
+        return;
+      }
       this.collecting.set(topic, payload);
       return;
     }
@@ -157,7 +166,11 @@ export class AttachBridge extends EventEmitter {
     for (const { topic, reason } of resync.dropped) this.drop(topic, reason);
     this.mirror.replace(resync.births, resync.members);
     for (const user of resync.users) void tracker.resync(user);
-    for (const topic of resync.clear) void this.publish(topic, EMPTY, true);
+    for (const topic of resync.clear) this.clear(topic);
+    for (const topic of this.lost) {
+      const birth = resync.births.get(topic);
+      if (birth) this.restore(topic, birth.payload, 'a retained birth was cleared during the resync');
+    }
     this.syncs++;
     log.info('resynced', { users: resync.users.length, connections: resync.births.size, cleared: resync.clear.length });
     void tracker.settled().then(async () => {
@@ -188,14 +201,15 @@ export class AttachBridge extends EventEmitter {
     if (!parsed.ok) {
       this.drop(topic, parsed.reason);
       if (live) this.restore(topic, live.payload, 'an invalid announcement replaced a live birth');
-      else void this.publish(topic, EMPTY, true);
+      else this.clear(topic);
       return;
     }
     const { action, epoch, data } = parsed.value;
+    log.debug('announcement', { topic, action, epoch });
     if (action === 'online') {
       if (this.mirror.isEnded(topic, epoch)) {
         log.info('stale birth ignored: its epoch already ended', { topic, epoch });
-        if (!live) void this.publish(topic, EMPTY, true);
+        if (!live) this.clear(topic);
         return;
       }
       this.mirror.setLive(topic, { userId, clientId, epoch, data, payload });
@@ -211,7 +225,7 @@ export class AttachBridge extends EventEmitter {
       this.mirror.end(topic);
       void tracker.connectionDown({ userId, connectionId: clientId, reason: 'announced', epoch });
     }
-    void this.publish(topic, EMPTY, true);
+    this.clear(topic);
   }
 
   private onMember(topic: string, groupId: string, userId: string, payload: Buffer): void {
@@ -227,7 +241,16 @@ export class AttachBridge extends EventEmitter {
     }
     this.mirror.leave(userId, groupId);
     void this.options.tracker.leave(userId, groupId);
-    if (payload.length > 0) void this.publish(topic, EMPTY, true);
+    if (payload.length > 0) this.clear(topic);
+  }
+
+  /**
+   * Clears a processed retained announcement, at most once: one lost with the link is harmless, since
+   * the next resync finds and clears whatever is still there.
+   */
+  private clear(topic: string): void {
+    // QoS 0 and never queued: a clear resent after a reconnect could wipe a birth made meanwhile.
+    if (this.client.connected) this.client.publish(topic, EMPTY, { qos: 0, retain: true });
   }
 
   private restore(topic: string, birth: Buffer, why: string): void {
