@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import t, { type Test } from 'tap';
 import { device } from './fixtures/announce.js';
+import { link } from './fixtures/link.js';
 import { attach } from './fixtures/bridge.js';
 import { mosquitto, type TestMosquitto } from './fixtures/mosquitto.js';
 import { client, Inbox, once, subscribe, type Received } from './fixtures/mqtt.js';
@@ -114,4 +115,51 @@ t.test('bridge killed and restarted while users come and go: the truth, and only
   bridge.kill('SIGTERM');
   await once(bridge, 'exit', 'the bridge to stop');
   t.equal(bridge.exitCode, 0);
+});
+
+t.test("the bridge's link breaks while users change: on reconnect it announces exactly what changed", async (t) => {
+  const broker = await mosquitto(t);
+  if (!broker) return;
+  const relay = await link(t, broker.url);
+  const { running } = await attach(t, broker, { broker: relay.url });
+  const { bridge, tracker } = running;
+  const events = await watch(t, broker, ['presence/user/+', 'presence/group/+', 'presence/bridge/+']);
+  await events.find((m) => describe(m) === 'bridge online', 'the retained bridge status');
+
+  const alice = await device(t, broker.url, broker.as('alice'), 'alice-1');
+  const bob = await device(t, broker.url, broker.as('bob'), 'bob-1');
+  await alice.join('lobby');
+  await bob.join('lobby');
+  await events.find((m) => describe(m) === 'lobby bob join 2', 'the starting state');
+
+  // every event acknowledged, so none is resent (QoS 1 is at least once) after the break
+  await tracker.settled();
+  await bridge.publisher.drained();
+  const lost = once(bridge, 'connection', 'the bridge to lose its link');
+  relay.cut();
+  await lost;
+  t.equal(describe(await events.next('the bridge will')), 'bridge offline');
+  await alice.leave('lobby');
+  await alice.join('kitchen');
+  await bob.end();
+  await device(t, broker.url, broker.as('carol'), 'carol-1');
+  const synced = once(bridge, 'synced', 'the bridge to resync');
+  relay.restore();
+  await synced;
+  await events.find((m) => describe(m) === 'bridge online', 'the bridge back online');
+  const seen = events.all.slice(events.all.findIndex((m) => describe(m) === 'bridge offline') + 1).map(describe);
+  t.same(seen, [
+    'lobby alice leave 1',
+    'kitchen alice join 1',
+    'bob offline',
+    'lobby bob offline 0',
+    'carol online',
+    'bridge online',
+  ]);
+  t.match(await tracker.user('alice'), { online: true, groups: ['kitchen'] });
+  t.match(await tracker.user('bob'), { online: false, connections: 0, groups: ['lobby'] });
+  // live again: the next change is announced as it happens
+  await alice.end();
+  t.equal(describe(await events.next('alice offline')), 'alice offline');
+  t.equal(describe(await events.next('alice offline in kitchen')), 'kitchen alice offline 0');
 });
