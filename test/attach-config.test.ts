@@ -3,6 +3,9 @@ import { resolve } from 'node:path';
 import t from 'tap';
 import { resolveAttachConfig } from '../src/attach/config.js';
 import { ConfigError } from '../src/config.js';
+import { startAttach } from '../src/attach/start.js';
+import { silentLogger } from '../src/log.js';
+import { createServer, type AddressInfo } from 'node:net';
 
 t.test('attach config: defaults, layers, and clear refusals', async (t) => {
   const config = resolveAttachConfig({ broker: 'mqtt://127.0.0.1:1883', httpPort: 9000 }, { graceMs: 500 });
@@ -34,4 +37,19 @@ t.test('the attach command refuses bad input with exit code 2 and says why', asy
   const unknown = run('--broker', 'mqtt://127.0.0.1:1', '--frobnicate');
   t.equal(unknown.status, 2);
   t.match(unknown.stderr, /frobnicate/);
+});
+
+t.test('a broker that is down at start is not an error: unhealthy until it is reachable, and it stops cleanly', async (t) => {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const running = await startAttach(resolveAttachConfig({ broker: `mqtt://127.0.0.1:${port}`, httpPort: 0, reconnectMs: 50 }), silentLogger);
+  const health = await fetch(`http://127.0.0.1:${running.httpPort}/healthz`);
+  t.equal(health.status, 503);
+  t.match(await health.json(), { mode: 'attach', broker: 'disconnected', synced: false });
+  const ws = await fetch(`http://127.0.0.1:${running.httpPort}/nope`);
+  t.equal(ws.status, 404);
+  await running.close();
+  t.pass('closed');
 });

@@ -120,10 +120,21 @@ t.test('invalid announcements are logged and dropped; the bridge carries on', as
     await mallory.publishAsync(conn, payload, { qos: 1, retain: true });
   }
   await mallory.publishAsync('presence/member/lobby/mallory', '{"action":"maybe"}', { qos: 1, retain: true });
+  // only an account allowed all of presence/# (like the bridge's) can write a malformed topic
+  const admin = await client(t, broker.url, { ...broker.as('bridge'), clientId: 'admin' });
+  await admin.publishAsync('presence/conn/mallory/m-1/deeper', JSON.stringify({ action: 'online' }), { qos: 1, retain: true });
   await mallory.publishAsync(conn, JSON.stringify({ action: 'online', data: { ok: true }, epoch: 'e1' }), { qos: 1, retain: true });
   const online = await watch.next('mallory online after the junk');
   t.match(online.json, { id: 'mallory', action: 'online', data: { ok: true } });
-  t.equal(logs.filter((l) => l.msg === 'announcement dropped').length, 6, 'each bad announcement was logged');
-  t.equal(running.bridge.dropped, 6);
+  t.equal(logs.filter((l) => l.msg === 'announcement dropped').length, 7, 'each bad announcement was logged');
+  t.equal(running.bridge.dropped, 7);
   t.same(watch.unread(), []);
+  // and cleared from the retained store, while the valid birth stays
+  const spy = new Inbox(await client(t, broker.url, { ...broker.as('bridge'), clientId: 'spy' }));
+  await subscribe(spy.client, ['presence/conn/#', 'presence/member/#', 'presence/user/mallory']);
+  await spy.find((m) => m.topic === 'presence/user/mallory', 'the retained mallory event');
+  t.same(spy.all.map((m) => `${m.topic} ${m.payload.toString()}`), [
+    `${conn} {"action":"online","data":{"ok":true},"epoch":"e1"}`,
+    `presence/user/mallory ${spy.all.at(-1)!.payload.toString()}`,
+  ]);
 });

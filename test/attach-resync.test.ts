@@ -121,7 +121,7 @@ t.test("the bridge's link breaks while users change: on reconnect it announces e
   const broker = await mosquitto(t);
   if (!broker) return;
   const relay = await link(t, broker.url);
-  const { running } = await attach(t, broker, { broker: relay.url });
+  const { running, httpUrl } = await attach(t, broker, { broker: relay.url });
   const { bridge, tracker } = running;
   const events = await watch(t, broker, ['presence/user/+', 'presence/group/+', 'presence/bridge/+']);
   await events.find((m) => describe(m) === 'bridge online', 'the retained bridge status');
@@ -139,6 +139,9 @@ t.test("the bridge's link breaks while users change: on reconnect it announces e
   relay.cut();
   await lost;
   t.equal(describe(await events.next('the bridge will')), 'bridge offline');
+  const health = await fetch(`${httpUrl}/healthz`);
+  t.equal(health.status, 503, 'unhealthy while presence is not maintained');
+  t.match(await health.json(), { status: 'unavailable', mode: 'attach', broker: 'disconnected', synced: false });
   await alice.leave('lobby');
   await alice.join('kitchen');
   await bob.end();

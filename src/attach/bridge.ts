@@ -8,11 +8,12 @@ import type { Logger } from '../log.js';
 import type { Topics } from '../topics.js';
 import type { AttachConfig } from './config.js';
 import { RetainedMirror } from './mirror.js';
-import { buildResync } from './snapshot.js';
+import { buildResync, isAnnouncementTopic } from './snapshot.js';
 
 const ONLINE = Buffer.from(JSON.stringify({ status: 'online' }));
 const OFFLINE = Buffer.from(JSON.stringify({ status: 'offline' }));
 const EMPTY = Buffer.alloc(0);
+const JOIN = Buffer.from(JSON.stringify({ action: 'join' }));
 
 export interface BridgeOptions {
   config: AttachConfig;
@@ -187,6 +188,10 @@ export class AttachBridge extends EventEmitter {
     const target = this.options.topics.parse(topic);
     if (target.kind === 'conn') this.onConn(topic, target.userId, target.clientId, payload);
     else if (target.kind === 'member') this.onMember(topic, target.groupId, target.userId, payload);
+    else if (payload.length > 0 && isAnnouncementTopic(this.options.topics, topic)) {
+      this.drop(topic, 'not an announcement topic: needs two valid ids');
+      this.clear(topic);
+    }
   }
 
   private onConn(topic: string, userId: string, clientId: string, payload: Buffer): void {
@@ -232,6 +237,9 @@ export class AttachBridge extends EventEmitter {
     const parsed = parseMemberAnnouncement(payload);
     if (!parsed.ok) {
       this.drop(topic, parsed.reason);
+      // The junk replaced the retained membership: put back what holds, so a restart sees the truth.
+      if (this.mirror.isMember(userId, groupId)) this.restore(topic, JOIN, 'an invalid announcement replaced a membership');
+      else this.clear(topic);
       return;
     }
     if (parsed.value.action === 'join') {
@@ -253,9 +261,10 @@ export class AttachBridge extends EventEmitter {
     if (this.client.connected) this.client.publish(topic, EMPTY, { qos: 0, retain: true });
   }
 
-  private restore(topic: string, birth: Buffer, why: string): void {
-    this.options.log.info('restoring a live birth in the broker', { topic, why });
-    void this.publish(topic, birth, true);
+  /** Republishes what the bridge holds as true for a topic whose retained copy was lost or replaced. */
+  private restore(topic: string, payload: Buffer, why: string): void {
+    this.options.log.info('restoring a retained announcement', { topic, why });
+    void this.publish(topic, payload, true);
   }
 
   private drop(topic: string, reason: string): void {

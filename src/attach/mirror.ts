@@ -53,6 +53,10 @@ export class RetainedMirror {
     groups.add(groupId);
   }
 
+  isMember(userId: string, groupId: string): boolean {
+    return this.members.get(userId)?.has(groupId) ?? false;
+  }
+
   leave(userId: string, groupId: string): void {
     const groups = this.members.get(userId);
     if (!groups) return;

@@ -68,6 +68,7 @@ export function buildResync(
       const parsed = parseMemberAnnouncement(payload);
       if (!parsed.ok) {
         dropped.push({ topic, reason: parsed.reason });
+        clear.push(topic);
         continue;
       }
       if (parsed.value.action === 'leave') {
@@ -77,6 +78,10 @@ export function buildResync(
       let groups = members.get(target.userId);
       if (!groups) members.set(target.userId, (groups = new Set()));
       groups.add(target.groupId);
+    } else if (isAnnouncementTopic(topics, topic)) {
+      if (payload.length === 0) continue;
+      dropped.push({ topic, reason: 'not an announcement topic: needs two valid ids' });
+      clear.push(topic);
     } else if (target.kind === 'user') {
       const json = parseJsonPayload(payload, 64 * 1024);
       const record = json.ok ? checkPublished(json.value) : json;
@@ -105,4 +110,9 @@ export function buildResync(
     };
   });
   return { births, members, users, clear, dropped };
+}
+
+/** Under `conn/` or `member/` but not shaped like an announcement (wrong depth, invalid ids). */
+export function isAnnouncementTopic(topics: Topics, topic: string): boolean {
+  return topic.startsWith(`${topics.prefix}/conn/`) || topic.startsWith(`${topics.prefix}/member/`);
 }
