@@ -7,7 +7,7 @@ import { client, Inbox, subscribe } from './fixtures/mqtt.js';
 t.test('multi-device: online on the first birth, offline on the last end; data from the birth', async (t) => {
   const broker = await mosquitto(t);
   if (!broker) return;
-  await attach(t, broker);
+  const { running } = await attach(t, broker);
   const watch = new Inbox(await client(t, broker.url, { ...broker.as('watcher'), clientId: 'watcher-1' }));
   await subscribe(watch.client, ['presence/user/+', 'presence/group/+']);
 
@@ -18,9 +18,17 @@ t.test('multi-device: online on the first birth, offline on the last end; data f
   t.type(online.json.seq, 'number');
   t.type(online.json.time, 'number');
 
-  const laptop = await device(t, broker.url, broker.as('alice'), 'alice-laptop', { name: 'Alice' });
-  await laptop.end();
+  // a browser's connection: MQTT over the project's WebSocket listener
+  const laptop = await device(t, broker.wsUrl, broker.as('alice'), 'alice-laptop', { name: 'Alice' });
+  // the bridge handles messages in order: once a later announcement shows, the ones before are in
+  await laptop.join('devices');
+  t.match((await watch.next('alice joins devices')).json, { groupId: 'devices', action: 'join', groupOnlineCount: 1 });
+  t.match(await running.tracker.user('alice'), { online: true, connections: 2 }, 'both devices are tracked');
   await phone.end();
+  await laptop.leave('devices');
+  t.match((await watch.next('alice leaves devices')).json, { groupId: 'devices', action: 'leave' }, 'the phone leaving was no offline');
+  t.match(await running.tracker.user('alice'), { online: true, connections: 1 });
+  await laptop.end();
   const offline = await watch.next('alice offline');
   t.match(offline.json, { action: 'offline', id: 'alice', reason: 'announced', data: { name: 'Alice' } });
   t.ok((offline.json.seq as number) > (online.json.seq as number), 'seq increases');
