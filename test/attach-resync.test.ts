@@ -166,3 +166,22 @@ t.test("the bridge's link breaks while users change: on reconnect it announces e
   t.equal(describe(await events.next('alice offline')), 'alice offline');
   t.equal(describe(await events.next('alice offline in kitchen')), 'kitchen alice offline 0');
 });
+
+t.test('a resync reads every retained announcement, past the broker queue limit (1000 on Mosquitto)', async (t) => {
+  const broker = await mosquitto(t);
+  if (!broker) return;
+  const users = 1500;
+  // what a previous bridge left behind: users online with live births, their online published
+  const admin = await client(t, broker.url, { ...broker.as('bridge'), clientId: 'admin' });
+  for (let i = 0; i < users; i++) {
+    const id = `u${i}`;
+    admin.publish(`presence/conn/${id}/${id}-c`, JSON.stringify({ action: 'online', epoch: `e${i}` }), { qos: 1, retain: true });
+    admin.publish(`presence/user/${id}`, JSON.stringify({ time: 1, action: 'online', id, data: {}, seq: 10 }), { qos: 1, retain: true });
+  }
+  await admin.publishAsync('presence/member/lobby/u0', JSON.stringify({ action: 'join' }), { qos: 1, retain: true });
+  const { running } = await attach(t, broker);
+  await running.tracker.settled();
+  t.match(await running.tracker.stats(), { onlineUsers: users, connections: users, memberships: 1 });
+  t.equal(running.bridge.publisher.published, 0, 'no event: everyone was already published online');
+  t.same(await running.tracker.groupOnlineCounts(['lobby']), new Map([['lobby', 1]]));
+});

@@ -130,7 +130,10 @@ export class AttachBridge extends EventEmitter {
     const sentinel = this.sentinel;
     const filters = [`${topics.prefix}/conn/#`, `${topics.prefix}/member/#`, `${topics.prefix}/user/+`, this.sentinelTopic];
     log.info('connected to the broker; resyncing', { broker: config.broker });
-    this.client.subscribe(filters, { qos: 1 }, (error, granted) => {
+    // QoS 0 on purpose. Mosquitto queues at most max_queued_messages (1000) QoS 1 messages per client
+    // and silently drops the rest, retained ones at SUBSCRIBE included; QoS 0 has no such limit. Nothing
+    // is lost by it: within a connection TCP delivers, and a broken connection is followed by a resync.
+    this.client.subscribe(filters, { qos: 0 }, (error, granted) => {
       const refused = granted?.filter((g) => g.qos === 128).map((g) => g.topic) ?? [];
       if (error || refused.length > 0) {
         log.error('the broker refused the bridge its subscriptions; check its ACL', { filters: refused, error: error?.message });
