@@ -42,6 +42,11 @@ t.test('a stale will replayed after a reconnect is ignored, and the live birth s
   const retained = await spy.find((m) => m.json.action === 'online', 'the restored birth');
   t.equal(retained.json.epoch, second.epoch);
   t.match(await running.tracker.user('alice'), { online: true, connections: 1 });
+  // the first connection's birth, replayed late: its epoch has ended, so it is stale too
+  await second.client.publishAsync(first.topic, JSON.stringify({ action: 'online', data: {}, epoch: first.epoch }), { qos: 1, retain: true });
+  await spy.find((m) => m.json.epoch === first.epoch, 'the replayed birth');
+  t.equal((await spy.next('the live birth restored again')).json.epoch, second.epoch);
+  t.match(await running.tracker.user('alice'), { online: true, connections: 1 });
   await second.end();
   t.equal(describe(await events.next('alice offline')), 'alice offline', 'no offline/online pair before the real end');
   t.same(events.unread(), []);

@@ -217,7 +217,8 @@ export class AttachBridge extends EventEmitter {
     if (action === 'online') {
       if (this.mirror.isEnded(topic, epoch)) {
         log.info('stale birth ignored: its epoch already ended', { topic, epoch });
-        if (!live) this.clear(topic);
+        if (live) this.restore(topic, live.payload, 'a stale birth replaced a live birth');
+        else this.clear(topic);
         return;
       }
       this.mirror.setLive(topic, { userId, clientId, epoch, data, payload });

@@ -10,8 +10,9 @@ export interface LiveBirth {
   payload: Buffer;
 }
 
-/** How many ended epochs to remember (one per connection topic); oldest forgotten first. */
-const ENDED_CAP = 100_000;
+/** Connection topics whose ended epochs are remembered, oldest forgotten first; and epochs per topic. */
+const ENDED_TOPICS_CAP = 100_000;
+const ENDED_PER_TOPIC = 8;
 
 /**
  * The bridge's picture of the broker's retained announcements, kept in step with the messages it
@@ -22,7 +23,7 @@ const ENDED_CAP = 100_000;
 export class RetainedMirror {
   private births = new Map<string, LiveBirth>();
   private members = new Map<string, Set<string>>();
-  private readonly ended = new Map<string, string>();
+  private readonly ended = new Map<string, string[]>();
 
   live(topic: string): LiveBirth | undefined {
     return this.births.get(topic);
@@ -30,7 +31,6 @@ export class RetainedMirror {
 
   setLive(topic: string, birth: LiveBirth): void {
     this.births.set(topic, birth);
-    this.ended.delete(topic);
   }
 
   /** The live birth on `topic` ended; a birth with the same epoch seen later is stale. */
@@ -38,13 +38,15 @@ export class RetainedMirror {
     const birth = this.births.get(topic);
     this.births.delete(topic);
     if (birth?.epoch === undefined) return;
+    const epochs = [...(this.ended.get(topic) ?? []), birth.epoch].slice(-ENDED_PER_TOPIC);
     this.ended.delete(topic);
-    this.ended.set(topic, birth.epoch);
-    if (this.ended.size > ENDED_CAP) this.ended.delete(this.ended.keys().next().value!);
+    this.ended.set(topic, epochs);
+    if (this.ended.size > ENDED_TOPICS_CAP) this.ended.delete(this.ended.keys().next().value!);
   }
 
+  /** True for an epoch that already ended on this topic: a birth carrying it is a replay. */
   isEnded(topic: string, epoch: string | undefined): boolean {
-    return epoch !== undefined && this.ended.get(topic) === epoch;
+    return epoch !== undefined && (this.ended.get(topic)?.includes(epoch) ?? false);
   }
 
   join(userId: string, groupId: string): void {
