@@ -4,6 +4,18 @@ import type { Logger } from '../log.js';
 import type { Topics } from '../topics.js';
 
 /**
+ * Hands one QoS 1 packet to a broker (aedes in serve mode, an mqtt.js client in attach mode) and calls
+ * `done` once the broker has it (aedes: stored and routed; mqtt.js: PUBACK received).
+ */
+export type SendPacket = (topic: string, payload: Buffer, retain: boolean, done: (error?: Error | null) => void) => void;
+
+/** `SendPacket` for an embedded aedes broker. */
+export function aedesSender(broker: Aedes): SendPacket {
+  return (topic, payload, retain, done) =>
+    broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain, dup: false }, (error) => done(error));
+}
+
+/**
  * Publishes presence events into the broker strictly one after another. aedes stores a retained packet
  * asynchronously, so a retained user event followed at once by a plain group event can overtake it,
  * and aedes' per-subscriber de-duplication then drops the late one for a watcher of both topics.
@@ -15,7 +27,7 @@ export class EventPublisher {
   published = 0;
 
   constructor(
-    private readonly broker: Aedes,
+    private readonly send: SendPacket,
     private readonly topics: Topics,
     private readonly log: Logger,
     private readonly onPublished: (event: PresenceEvent) => void = () => {},
@@ -40,25 +52,15 @@ export class EventPublisher {
   private publishOne(event: PresenceEvent): Promise<void> {
     const topic = event.kind === 'user' ? this.topics.user(event.event.id) : this.topics.group(event.event.groupId);
     return new Promise((resolve) => {
-      this.broker.publish(
-        {
-          cmd: 'publish',
-          topic,
-          payload: Buffer.from(JSON.stringify(event.event)),
-          qos: 1,
-          retain: event.kind === 'user',
-          dup: false,
-        },
-        (error) => {
-          this.pending--;
-          if (error) this.log.error('publishing a presence event failed', { topic, error });
-          else {
-            this.published++;
-            this.onPublished(event);
-          }
-          resolve();
-        },
-      );
+      this.send(topic, Buffer.from(JSON.stringify(event.event)), event.kind === 'user', (error) => {
+        this.pending--;
+        if (error) this.log.error('publishing a presence event failed', { topic, error });
+        else {
+          this.published++;
+          this.onPublished(event);
+        }
+        resolve();
+      });
     });
   }
 }

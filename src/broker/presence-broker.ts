@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import { Topics, type TopicLayout } from '../topics.js';
 import { authenticate } from './authenticate.js';
 import type { BrokerContext } from './context.js';
-import { EventPublisher } from './event-publisher.js';
+import { EventPublisher, aedesSender } from './event-publisher.js';
 import { guardPackets } from './packet-guard.js';
 import { wireLifecycle } from './lifecycle.js';
 import { authorizePublish, forward, type QueryHandler } from './publish.js';
@@ -50,7 +50,7 @@ export class PresenceBroker {
         trustedData: (userId) => security.trustedData(userId),
         onError: (error) => options.log.error('presence change failed', { error }),
       });
-    this.publisher = new EventPublisher(aedes, this.topics, options.log, options.onPublished);
+    this.publisher = new EventPublisher(aedesSender(aedes), this.topics, options.log, options.onPublished);
     this.tracker.setEventSink((events) => {
       security.membership.apply(events);
       this.publisher.publish(events);

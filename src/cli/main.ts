@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config.js';
+import { runAttach } from './attach.js';
 import { PASSWD_USAGE, runPasswd } from './passwd.js';
 import { runServe } from './serve.js';
 import { runWatch } from './watch.js';
@@ -16,12 +17,17 @@ commands:
             [--max-user-ids-per-subscribe N] [--max-packet-bytes N] [--connect-rate-per-ip N]
             [--connect-burst-per-ip N]     (SIGHUP re-reads the users file)
             [--api-token T] [--max-query-ids N] [--max-page-size N]
+  attach    add presence to an existing broker (Mosquitto, EMQX, HiveMQ, ...) as its MQTT client
+            --broker URL [--username U --password P] [--bridge-id ID] [--host H] [--http-port N]
+            [--grace MS] [--config FILE] [--prefix P] [--group-prefix P] [--max-data-bytes N]
+            [--reconnect-ms N] [--log-level L]   (password also from $PRESENCE_BRIDGE_PASSWORD)
   watch     print presence events as JSON lines
             --url URL [--users a,b] [--groups g,h] [--id ID] [--password P] [--changes-only]
 ${PASSWD_USAGE}`;
 
 const commands: Record<string, (args: string[]) => Promise<void>> = {
   serve: runServe,
+  attach: runAttach,
   watch: runWatch,
   passwd: runPasswd,
 };

@@ -93,7 +93,7 @@ export function onSignals(stop: (signal: string) => Promise<void>): void {
   process.on('SIGTERM', handler);
 }
 
-function integer(value: string | undefined, flag: string): number | undefined {
+export function integer(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value)) throw new ConfigError(`${flag} takes a whole number, not '${value}'`);
   return Number(value);

@@ -58,3 +58,16 @@ export interface ConnectionDown {
   /** When given, the down only applies if it matches the connection's current epoch. */
   epoch?: string;
 }
+
+/**
+ * What an outside source of truth says about one user right now (attach mode: the broker's retained
+ * births and memberships). `published` is the user's last published event as the outside world saw it,
+ * used only when this process has no record of the user (a fresh start), so that a restart announces
+ * only what really changed.
+ */
+export interface UserSnapshot {
+  userId: string;
+  connections: Record<string, { epoch?: string; data?: UserData }>;
+  groups: string[];
+  published?: { online: boolean; seq: number; data: UserData };
+}

@@ -1,4 +1,13 @@
-import type { ConnectionDown, ConnectionUp, GroupEvent, PresenceEvent, UserData, UserEvent } from './events.js';
+import type {
+  ConnectionDown,
+  ConnectionUp,
+  GroupEvent,
+  OfflineReason,
+  PresenceEvent,
+  UserData,
+  UserEvent,
+  UserSnapshot,
+} from './events.js';
 import { MemoryStore } from './memory-store.js';
 import type { GroupPage, PresenceStore, StoreStats, UserRecord } from './store.js';
 import * as rules from './transitions.js';
@@ -86,6 +95,16 @@ export class PresenceTracker {
 
   leave(userId: string, groupId: string): Promise<void> {
     return this.change(userId, (record) => rules.leave(record, userId, groupId));
+  }
+
+  /**
+   * Replaces what is known about one user with a snapshot of the truth (connections, memberships),
+   * announcing only the differences; see `rules.resync`. Used by the bridge after (re)connecting.
+   */
+  resync(snapshot: UserSnapshot, reason: OfflineReason = 'vanished'): Promise<void> {
+    return this.change(snapshot.userId, (record, now) =>
+      rules.resync(record, snapshot, now, this.trustedData(snapshot.userId), reason),
+    );
   }
 
   /**

@@ -1,4 +1,12 @@
-import type { ConnectionDown, ConnectionUp, GroupAction, OfflineReason, UserAction, UserData } from './events.js';
+import type {
+  ConnectionDown,
+  ConnectionUp,
+  GroupAction,
+  OfflineReason,
+  UserAction,
+  UserData,
+  UserSnapshot,
+} from './events.js';
 import type { UserRecord } from './store.js';
 
 /**
@@ -112,4 +120,61 @@ export function leave(current: UserRecord | undefined, userId: string, groupId: 
   if (!record.groups.includes(groupId)) return unchanged(record);
   const next = { ...record, groups: record.groups.filter((g) => g !== groupId) };
   return { record: next, announce: { groups: [{ groupId, action: 'leave' }] }, touched: [groupId] };
+}
+
+/**
+ * Brings a user's record in line with a snapshot of the truth and announces only the differences:
+ * leaves, then joins, then online/offline if that changed. A user this process has no record of is
+ * first seeded from what was last published (`snapshot.published`) with the snapshot's memberships,
+ * so a restart repeats nothing that subscribers already know. An offline owed here is announced at
+ * once (no grace): the connections ended while nobody was watching.
+ */
+export function resync(
+  current: UserRecord | undefined,
+  snapshot: UserSnapshot,
+  now: number,
+  trustedData: UserData | undefined,
+  reason: OfflineReason,
+): Transition {
+  const published = snapshot.published;
+  const base: UserRecord = current ?? {
+    ...emptyRecord(snapshot.userId),
+    online: published?.online ?? false,
+    seq: published?.seq ?? 0,
+    data: published?.data ?? {},
+    groups: [...new Set(snapshot.groups)],
+  };
+  const wanted = new Set(snapshot.groups);
+  const left = base.groups.filter((g) => !wanted.has(g));
+  const joined = [...wanted].filter((g) => !base.groups.includes(g));
+  const groups = [...base.groups.filter((g) => wanted.has(g)), ...joined];
+
+  const connections: UserRecord['connections'] = {};
+  let declared: UserData | undefined;
+  for (const [id, conn] of Object.entries(snapshot.connections)) {
+    const known = base.connections[id];
+    const since = known && known.epoch === conn.epoch ? known.since : now;
+    connections[id] = { since, epoch: conn.epoch, data: conn.data };
+    declared = conn.data ?? declared;
+  }
+  const online = Object.keys(connections).length > 0;
+  const next: UserRecord = { ...base, connections, groups, data: trustedData ?? declared ?? base.data, online };
+  delete next.pendingOffline;
+  // A held-back offline whose user is back is dropped; one whose user is still gone is announced now.
+  const wasOnline = base.online;
+
+  const announcedGroups: Announcement['groups'] = [
+    ...left.map((groupId) => ({ groupId, action: 'leave' as const })),
+    ...joined.map((groupId) => ({ groupId, action: 'join' as const })),
+  ];
+  let user: Announcement['user'];
+  if (online !== wasOnline) {
+    user = online ? { action: 'online' } : { action: 'offline', reason };
+    for (const groupId of groups) {
+      announcedGroups.push(online ? { groupId, action: 'online' } : { groupId, action: 'offline', reason });
+    }
+  }
+  const touched = [...new Set([...left, ...joined, ...(user ? groups : []), ...(current ? [] : groups)])];
+  const announce = user || announcedGroups.length > 0 ? { user, groups: announcedGroups } : undefined;
+  return { record: next, announce, touched };
 }

@@ -1,0 +1,278 @@
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { connect, type MqttClient } from 'mqtt';
+import { parseConnAnnouncement, parseMemberAnnouncement } from '../announcements.js';
+import { EventPublisher, type SendPacket } from '../broker/event-publisher.js';
+import type { PresenceTracker } from '../core/tracker.js';
+import type { Logger } from '../log.js';
+import type { Topics } from '../topics.js';
+import type { AttachConfig } from './config.js';
+import { RetainedMirror } from './mirror.js';
+import { buildResync, isAnnouncementTopic } from './snapshot.js';
+
+const ONLINE = Buffer.from(JSON.stringify({ status: 'online' }));
+const OFFLINE = Buffer.from(JSON.stringify({ status: 'offline' }));
+const EMPTY = Buffer.alloc(0);
+const JOIN = Buffer.from(JSON.stringify({ action: 'join' }));
+
+export interface BridgeOptions {
+  config: AttachConfig;
+  tracker: PresenceTracker;
+  topics: Topics;
+  log: Logger;
+}
+
+/**
+ * Attach mode's edge: an MQTT client of an existing broker that turns the announcement protocol
+ * (births, wills, memberships) into tracker signals and publishes the tracker's events back.
+ *
+ * After every CONNACK it resyncs: it subscribes, receives the retained announcements and user events,
+ * and knows it has them all when its own sentinel message comes back (a broker delivers to one
+ * subscriber in order). Until then messages are only collected; then each user is settled against the
+ * new truth in one step (`PresenceTracker.resync`) and live processing starts.
+ *
+ * Emits `synced` after each resync and `connection` (true/false) as the broker link changes.
+ */
+export class AttachBridge extends EventEmitter {
+  readonly publisher: EventPublisher;
+  private readonly client: MqttClient;
+  private readonly mirror = new RetainedMirror();
+  private readonly statusTopic: string;
+  private readonly sentinelTopic: string;
+  /** Messages collected during a resync, last one per topic; undefined when live. */
+  private collecting: Map<string, Buffer> | undefined = new Map();
+  private sentinel = '';
+  /** Announcement topics whose retained birth was cleared while collecting; restored after. */
+  private lost = new Set<string>();
+  private closing = false;
+  syncs = 0;
+  dropped = 0;
+
+  constructor(private readonly options: BridgeOptions) {
+    super();
+    const { config, topics, log } = options;
+    this.statusTopic = topics.bridge(config.bridgeId);
+    this.sentinelTopic = `${this.statusTopic}/sync`;
+    this.client = connect(config.broker, {
+      clientId: config.bridgeId,
+      username: config.username,
+      password: config.password,
+      protocolVersion: 4,
+      clean: true,
+      resubscribe: false,
+      reconnectPeriod: config.reconnectMs,
+      connectTimeout: 10_000,
+      queueQoSZero: false,
+      will: { topic: this.statusTopic, payload: OFFLINE, qos: 1, retain: true },
+    });
+    this.publisher = new EventPublisher(this.sender(), topics, log);
+    options.tracker.setEventSink((events) => this.publisher.publish(events));
+    this.client.on('connect', () => this.startResync());
+    this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    this.client.on('close', () => {
+      const wasLive = this.collecting === undefined;
+      this.collecting = new Map();
+      if (wasLive) this.emit('connection', false);
+    });
+    this.client.on('error', (error) => log.warn('broker connection error', { broker: config.broker, error: error.message }));
+    this.client.on('offline', () => {
+      if (!this.closing) log.warn('broker connection lost; reconnecting', { broker: config.broker });
+    });
+  }
+
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  /** True while connected and live (the last resync finished). */
+  get synced(): boolean {
+    return this.client.connected && this.collecting === undefined;
+  }
+
+  get liveConnections(): number {
+    return this.mirror.liveCount;
+  }
+
+  /**
+   * Marks the bridge offline, lets queued events out, and disconnects. Users stay as they are: their
+   * connections to the broker are untouched, so no offline is published for them.
+   */
+  async close(timeoutMs = 5000): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const flushed = (async () => {
+      await this.options.tracker.settled();
+      await this.publisher.drained();
+      if (this.client.connected) await this.publish(this.statusTopic, OFFLINE, true);
+    })();
+    await Promise.race([flushed, new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+    await this.client.endAsync(!this.client.connected);
+  }
+
+  private sender(): SendPacket {
+    return (topic, payload, retain, done) => this.client.publish(topic, payload, { qos: 1, retain }, (error) => done(error));
+  }
+
+  private publish(topic: string, payload: Buffer, retain: boolean): Promise<void> {
+    return new Promise((resolve) => {
+      this.client.publish(topic, payload, { qos: 1, retain }, (error) => {
+        if (error && !this.closing) this.options.log.warn('publish to the broker failed', { topic, error: error.message });
+        resolve();
+      });
+    });
+  }
+
+  private startResync(): void {
+    const { topics, log, config } = this.options;
+    this.collecting = new Map();
+    this.lost = new Set();
+    this.sentinel = randomUUID();
+    const sentinel = this.sentinel;
+    const filters = [`${topics.prefix}/conn/#`, `${topics.prefix}/member/#`, `${topics.prefix}/user/+`, this.sentinelTopic];
+    log.info('connected to the broker; resyncing', { broker: config.broker });
+    // QoS 0 on purpose. Mosquitto queues at most max_queued_messages (1000) QoS 1 messages per client
+    // and silently drops the rest, retained ones at SUBSCRIBE included; QoS 0 has no such limit. Nothing
+    // is lost by it: within a connection TCP delivers, and a broken connection is followed by a resync.
+    this.client.subscribe(filters, { qos: 0 }, (error, granted) => {
+      const refused = granted?.filter((g) => g.qos === 128).map((g) => g.topic) ?? [];
+      if (error || refused.length > 0) {
+        log.error('the broker refused the bridge its subscriptions; check its ACL', { filters: refused, error: error?.message });
+        return;
+      }
+      if (sentinel !== this.sentinel) return;
+      // Retained messages are queued to us at SUBSCRIBE; our sentinel comes back after all of them.
+      this.client.publish(this.sentinelTopic, Buffer.from(sentinel), { qos: 1, retain: false });
+    });
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    if (this.collecting) {
+      if (topic === this.sentinelTopic) {
+        if (payload.toString() === this.sentinel) this.finishResync(this.collecting);
+        return;
+      }
+      // A clear sent before the link dropped can land after a new birth; the birth stays the truth.
+      if (payload.length === 0 && this.collecting.has(topic) && this.options.topics.parse(topic).kind === 'conn') {
+        this.lost.add(topic);
+        return;
+      }
+      this.collecting.set(topic, payload);
+      return;
+    }
+    this.onLive(topic, payload);
+  }
+
+  private finishResync(collected: Map<string, Buffer>): void {
+    const { topics, log, tracker, config } = this.options;
+    this.collecting = undefined;
+    this.client.unsubscribe(`${topics.prefix}/user/+`);
+    const resync = buildResync(collected, topics, this.mirror, config.maxDataBytes);
+    for (const { topic, reason } of resync.dropped) this.drop(topic, reason);
+    this.mirror.replace(resync.births, resync.members);
+    for (const user of resync.users) void tracker.resync(user);
+    for (const topic of resync.clear) this.clear(topic);
+    for (const topic of this.lost) {
+      const birth = resync.births.get(topic);
+      if (birth) this.restore(topic, birth.payload, 'a retained birth was cleared during the resync');
+    }
+    this.syncs++;
+    log.info('resynced', { users: resync.users.length, connections: resync.births.size, cleared: resync.clear.length });
+    void tracker.settled().then(async () => {
+      // Consumers see the resync's events before the status that says presence is maintained again.
+      await this.publisher.drained();
+      if (!this.client.connected || this.closing) return;
+      await this.publish(this.statusTopic, ONLINE, true);
+      this.emit('connection', true);
+      this.emit('synced');
+    });
+  }
+
+  private onLive(topic: string, payload: Buffer): void {
+    const target = this.options.topics.parse(topic);
+    if (target.kind === 'conn') this.onConn(topic, target.userId, target.clientId, payload);
+    else if (target.kind === 'member') this.onMember(topic, target.groupId, target.userId, payload);
+    else if (payload.length > 0 && isAnnouncementTopic(this.options.topics, topic)) {
+      this.drop(topic, 'not an announcement topic: needs two valid ids');
+      this.clear(topic);
+    }
+  }
+
+  private onConn(topic: string, userId: string, clientId: string, payload: Buffer): void {
+    const { tracker, log, config } = this.options;
+    const live = this.mirror.live(topic);
+    if (payload.length === 0) {
+      // Our clear of a processed offline crossed a new birth on its way: put the birth back.
+      if (live) this.restore(topic, live.payload, 'a retained birth was cleared');
+      return;
+    }
+    const parsed = parseConnAnnouncement(payload, config.maxDataBytes);
+    if (!parsed.ok) {
+      this.drop(topic, parsed.reason);
+      if (live) this.restore(topic, live.payload, 'an invalid announcement replaced a live birth');
+      else this.clear(topic);
+      return;
+    }
+    const { action, epoch, data } = parsed.value;
+    log.debug('announcement', { topic, action, epoch });
+    if (action === 'online') {
+      if (this.mirror.isEnded(topic, epoch)) {
+        log.info('stale birth ignored: its epoch already ended', { topic, epoch });
+        if (live) this.restore(topic, live.payload, 'a stale birth replaced a live birth');
+        else this.clear(topic);
+        return;
+      }
+      this.mirror.setLive(topic, { userId, clientId, epoch, data, payload });
+      void tracker.connectionUp({ userId, connectionId: clientId, data, epoch });
+      return;
+    }
+    if (live && epoch !== undefined && live.epoch !== undefined && epoch !== live.epoch) {
+      log.info('stale offline ignored: not the connection\'s current epoch', { topic, epoch, current: live.epoch });
+      this.restore(topic, live.payload, 'a stale offline replaced a live birth');
+      return;
+    }
+    if (live) {
+      this.mirror.end(topic);
+      void tracker.connectionDown({ userId, connectionId: clientId, reason: 'announced', epoch });
+    }
+    this.clear(topic);
+  }
+
+  private onMember(topic: string, groupId: string, userId: string, payload: Buffer): void {
+    const parsed = parseMemberAnnouncement(payload);
+    if (!parsed.ok) {
+      this.drop(topic, parsed.reason);
+      // The junk replaced the retained membership: put back what holds, so a restart sees the truth.
+      if (this.mirror.isMember(userId, groupId)) this.restore(topic, JOIN, 'an invalid announcement replaced a membership');
+      else this.clear(topic);
+      return;
+    }
+    if (parsed.value.action === 'join') {
+      this.mirror.join(userId, groupId);
+      void this.options.tracker.join(userId, groupId);
+      return;
+    }
+    this.mirror.leave(userId, groupId);
+    void this.options.tracker.leave(userId, groupId);
+    if (payload.length > 0) this.clear(topic);
+  }
+
+  /**
+   * Clears a processed retained announcement, at most once: one lost with the link is harmless, since
+   * the next resync finds and clears whatever is still there.
+   */
+  private clear(topic: string): void {
+    // QoS 0 and never queued: a clear resent after a reconnect could wipe a birth made meanwhile.
+    if (this.client.connected) this.client.publish(topic, EMPTY, { qos: 0, retain: true });
+  }
+
+  /** Republishes what the bridge holds as true for a topic whose retained copy was lost or replaced. */
+  private restore(topic: string, payload: Buffer, why: string): void {
+    this.options.log.info('restoring a retained announcement', { topic, why });
+    void this.publish(topic, payload, true);
+  }
+
+  private drop(topic: string, reason: string): void {
+    this.dropped++;
+    this.options.log.warn('announcement dropped', { topic, reason });
+  }
+}

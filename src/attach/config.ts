@@ -1,0 +1,81 @@
+import type { JSONSchemaType } from 'ajv';
+import { ConfigError } from '../config.js';
+import { isValidId } from '../core/ids.js';
+import type { LogLevel } from '../log.js';
+import { compile } from '../schemas/ajv.js';
+
+/** Everything `attach` can be told, from the config file and then the command line (which wins). */
+export interface AttachConfig {
+  /** The existing broker, e.g. `mqtt://host:1883`, `mqtts://...`, `ws://host:9001`. */
+  broker: string;
+  username?: string;
+  password?: string;
+  /** Names the bridge's status topic `presence/bridge/<bridgeId>` and its MQTT client id. */
+  bridgeId: string;
+  /** The HTTP listener (health, metrics, queries), as in serve mode. */
+  host: string;
+  httpPort: number;
+  graceMs: number;
+  prefix: string;
+  groupPrefix: string;
+  maxDataBytes: number;
+  /** Delay between attempts to reconnect to the broker. */
+  reconnectMs: number;
+  logLevel: LogLevel;
+}
+
+export const DEFAULT_ATTACH_CONFIG: Omit<AttachConfig, 'broker'> = {
+  bridgeId: 'presence-bridge',
+  host: '127.0.0.1',
+  httpPort: 8080,
+  graceMs: 0,
+  prefix: 'presence',
+  groupPrefix: 'group',
+  maxDataBytes: 1024,
+  reconnectMs: 1000,
+  logLevel: 'info',
+};
+
+const PREFIX_PATTERN = '^[^/+#$\\u0000][^/+#\\u0000]*(/[^/+#\\u0000]+)*$';
+
+const schema: JSONSchemaType<Partial<AttachConfig>> = {
+  type: 'object',
+  properties: {
+    broker: { type: 'string', pattern: '^(mqtt|mqtts|tcp|ssl|tls|ws|wss)://[^\\s]+$', maxLength: 2048, nullable: true },
+    username: { type: 'string', minLength: 1, maxLength: 1024, nullable: true },
+    password: { type: 'string', maxLength: 1024, nullable: true },
+    bridgeId: { type: 'string', minLength: 1, maxLength: 128, nullable: true },
+    host: { type: 'string', minLength: 1, nullable: true },
+    httpPort: { type: 'integer', minimum: 0, maximum: 65535, nullable: true },
+    graceMs: { type: 'integer', minimum: 0, maximum: 86_400_000, nullable: true },
+    prefix: { type: 'string', pattern: PREFIX_PATTERN, maxLength: 64, nullable: true },
+    groupPrefix: { type: 'string', pattern: PREFIX_PATTERN, maxLength: 64, nullable: true },
+    maxDataBytes: { type: 'integer', minimum: 2, maximum: 65536, nullable: true },
+    reconnectMs: { type: 'integer', minimum: 10, maximum: 3_600_000, nullable: true },
+    logLevel: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], nullable: true },
+  },
+  additionalProperties: false,
+};
+
+const check = compile(schema);
+
+/** Validates partial configs (file, CLI, caller), fills in defaults and checks what spans fields. */
+export function resolveAttachConfig(...layers: unknown[]): AttachConfig {
+  let config: Partial<AttachConfig> = { ...DEFAULT_ATTACH_CONFIG };
+  for (const layer of layers) {
+    const checked = check(layer);
+    if (!checked.ok) throw new ConfigError(`invalid configuration: ${checked.reason}`);
+    for (const [key, value] of Object.entries(checked.value)) {
+      if (value !== undefined) (config as Record<string, unknown>)[key] = value;
+    }
+  }
+  if (!config.broker) throw new ConfigError('invalid configuration: --broker URL is required (e.g. mqtt://127.0.0.1:1883)');
+  if (config.password !== undefined && config.username === undefined) {
+    throw new ConfigError('invalid configuration: a password needs a username');
+  }
+  if (!isValidId(config.bridgeId)) throw new ConfigError('invalid configuration: bridgeId must be a valid id (no / + # NUL, not starting with $)');
+  if (config.prefix === config.groupPrefix || config.groupPrefix!.startsWith(config.prefix + '/')) {
+    throw new ConfigError('invalid configuration: groupPrefix must lie outside prefix');
+  }
+  return config as AttachConfig;
+}

@@ -1,0 +1,148 @@
+import t from 'tap';
+import { device } from './fixtures/announce.js';
+import { attach } from './fixtures/bridge.js';
+import { mosquitto } from './fixtures/mosquitto.js';
+import { client, Inbox, subscribe } from './fixtures/mqtt.js';
+
+t.test('multi-device: online on the first birth, offline on the last end; data from the birth', async (t) => {
+  const broker = await mosquitto(t);
+  if (!broker) return;
+  const { running } = await attach(t, broker);
+  const watch = new Inbox(await client(t, broker.url, { ...broker.as('watcher'), clientId: 'watcher-1' }));
+  await subscribe(watch.client, ['presence/user/+', 'presence/group/+']);
+
+  const phone = await device(t, broker.url, broker.as('alice'), 'alice-phone', { name: 'Alice' });
+  const online = await watch.next('alice online');
+  t.equal(online.topic, 'presence/user/alice');
+  t.match(online.json, { action: 'online', id: 'alice', data: { name: 'Alice' } });
+  t.type(online.json.seq, 'number');
+  t.type(online.json.time, 'number');
+
+  // a browser's connection: MQTT over the project's WebSocket listener
+  const laptop = await device(t, broker.wsUrl, broker.as('alice'), 'alice-laptop', { name: 'Alice' });
+  // the bridge handles messages in order: once a later announcement shows, the ones before are in
+  await laptop.join('devices');
+  t.match((await watch.next('alice joins devices')).json, { groupId: 'devices', action: 'join', groupOnlineCount: 1 });
+  t.match(await running.tracker.user('alice'), { online: true, connections: 2 }, 'both devices are tracked');
+  await phone.end();
+  await laptop.leave('devices');
+  t.match((await watch.next('alice leaves devices')).json, { groupId: 'devices', action: 'leave' }, 'the phone leaving was no offline');
+  t.match(await running.tracker.user('alice'), { online: true, connections: 1 });
+  await laptop.end();
+  const offline = await watch.next('alice offline');
+  t.match(offline.json, { action: 'offline', id: 'alice', reason: 'announced', data: { name: 'Alice' } });
+  t.ok((offline.json.seq as number) > (online.json.seq as number), 'seq increases');
+
+  // the retained user event is the current state for a late subscriber
+  const late = new Inbox(await client(t, broker.url, { ...broker.as('watcher'), clientId: 'watcher-late' }));
+  await subscribe(late.client, 'presence/user/alice');
+  const retained = await late.next('the retained alice event');
+  t.equal(retained.retain, true);
+  t.match(retained.json, { action: 'offline', id: 'alice', seq: offline.json.seq });
+  t.same(watch.unread(), [], 'nothing else was published');
+});
+
+t.test('groups: join, online/offline to members with counts, leave; a killed device goes offline by its will', async (t) => {
+  const broker = await mosquitto(t);
+  if (!broker) return;
+  const { running } = await attach(t, broker);
+  const watch = new Inbox(await client(t, broker.url, { ...broker.as('watcher'), clientId: 'watcher-1' }));
+  await subscribe(watch.client, ['presence/user/+', 'presence/group/+']);
+  const summary = async (label: string) => {
+    const m = await watch.next(label);
+    const j = m.json;
+    return m.topic.startsWith('presence/user/') ? `${j.id} ${j.action}` : `${j.groupId} ${j.id} ${j.action} ${j.groupOnlineCount}`;
+  };
+
+  const alice = await device(t, broker.url, broker.as('alice'), 'alice-1');
+  t.equal(await summary('alice online'), 'alice online');
+  await alice.join('lobby');
+  t.equal(await summary('alice joins'), 'lobby alice join 1');
+  await alice.join('lobby');
+  const bob = await device(t, broker.url, broker.as('bob'), 'bob-1');
+  t.equal(await summary('bob online'), 'bob online', 'a repeated join announced nothing');
+  await bob.join('lobby');
+  t.equal(await summary('bob joins'), 'lobby bob join 2');
+
+  bob.kill();
+  t.equal(await summary('bob offline'), 'bob offline');
+  t.equal(await summary('bob offline in lobby'), 'lobby bob offline 1');
+  const offline = watch.all.find((m) => m.topic === 'presence/user/bob' && m.json.action === 'offline')!;
+  t.equal(offline.json.reason, 'announced');
+
+  const bob2 = await device(t, broker.url, broker.as('bob'), 'bob-1');
+  t.equal(await summary('bob back'), 'bob online');
+  t.equal(await summary('bob back in lobby'), 'lobby bob online 2', 'a member coming back is online, not a second join');
+
+  await alice.leave('lobby');
+  t.equal(await summary('alice leaves'), 'lobby alice leave 1');
+  await alice.end();
+  t.equal(await summary('alice offline'), 'alice offline', 'no group event: alice left lobby');
+  await bob2.end();
+  t.equal(await summary('bob offline'), 'bob offline');
+  t.equal(await summary('bob offline in lobby'), 'lobby bob offline 0');
+  await running.tracker.settled();
+  t.match(await running.tracker.user('bob'), { online: false, groups: ['lobby'] }, 'membership outlives the connection');
+  t.same(watch.unread(), []);
+});
+
+t.test('processed offlines are cleared from the retained store; the bridge has a retained status', async (t) => {
+  const broker = await mosquitto(t);
+  if (!broker) return;
+  const { running, httpUrl } = await attach(t, broker);
+  const health = await (await fetch(`${httpUrl}/healthz`)).json();
+  t.match(health, { status: 'ok', mode: 'attach', broker: 'connected', synced: true });
+
+  const status = new Inbox(await client(t, broker.url, { ...broker.as('watcher'), clientId: 'watcher-status' }));
+  await subscribe(status.client, ['presence/bridge/+', 'presence/user/+']);
+  const first = await status.next('the bridge status');
+  t.same(first.json, { status: 'online' });
+  t.equal(first.retain, true);
+
+  const alice = await device(t, broker.url, broker.as('alice'), 'alice-1');
+  await alice.end();
+  // the bridge clears the record as it handles it, so before it publishes the offline
+  await status.find((m) => m.json.id === 'alice' && m.json.action === 'offline', 'alice offline');
+  // the bridge's account (allowed to read announcements) sees the retained store as a new subscriber would
+  const spy = new Inbox(await client(t, broker.url, { ...broker.as('bridge'), clientId: 'spy' }));
+  await subscribe(spy.client, ['presence/conn/#', 'presence/user/alice']);
+  const retained = await spy.next('the retained alice event');
+  t.equal(retained.topic, 'presence/user/alice', 'no retained announcement is left for alice-1');
+  t.match(retained.json, { action: 'offline' });
+
+  await running.close();
+  const last = await status.find((m) => m.topic.startsWith('presence/bridge/'), 'the bridge going offline');
+  t.same(last.json, { status: 'offline' });
+});
+
+t.test('invalid announcements are logged and dropped; the bridge carries on', async (t) => {
+  const broker = await mosquitto(t);
+  if (!broker) return;
+  const { running, logs } = await attach(t, broker);
+  const watch = new Inbox(await client(t, broker.url, { ...broker.as('watcher'), clientId: 'watcher-1' }));
+  await subscribe(watch.client, ['presence/user/+', 'presence/group/+']);
+  const mallory = await client(t, broker.url, { ...broker.as('mallory'), clientId: 'm-1' });
+  const conn = 'presence/conn/mallory/m-1';
+  for (const payload of ['not json', '[]', '{"action":"dance"}', `{"action":"online","data":[1]}`,
+    JSON.stringify({ action: 'online', data: { big: 'x'.repeat(2000) } })]) {
+    await mallory.publishAsync(conn, payload, { qos: 1, retain: true });
+  }
+  await mallory.publishAsync('presence/member/lobby/mallory', '{"action":"maybe"}', { qos: 1, retain: true });
+  // only an account allowed all of presence/# (like the bridge's) can write a malformed topic
+  const admin = await client(t, broker.url, { ...broker.as('bridge'), clientId: 'admin' });
+  await admin.publishAsync('presence/conn/mallory/m-1/deeper', JSON.stringify({ action: 'online' }), { qos: 1, retain: true });
+  await mallory.publishAsync(conn, JSON.stringify({ action: 'online', data: { ok: true }, epoch: 'e1' }), { qos: 1, retain: true });
+  const online = await watch.next('mallory online after the junk');
+  t.match(online.json, { id: 'mallory', action: 'online', data: { ok: true } });
+  t.equal(logs.filter((l) => l.msg === 'announcement dropped').length, 7, 'each bad announcement was logged');
+  t.equal(running.bridge.dropped, 7);
+  t.same(watch.unread(), []);
+  // and cleared from the retained store, while the valid birth stays
+  const spy = new Inbox(await client(t, broker.url, { ...broker.as('bridge'), clientId: 'spy' }));
+  await subscribe(spy.client, ['presence/conn/#', 'presence/member/#', 'presence/user/mallory']);
+  await spy.find((m) => m.topic === 'presence/user/mallory', 'the retained mallory event');
+  t.same(spy.all.map((m) => `${m.topic} ${m.payload.toString()}`), [
+    `${conn} {"action":"online","data":{"ok":true},"epoch":"e1"}`,
+    `presence/user/mallory ${spy.all.at(-1)!.payload.toString()}`,
+  ]);
+});
