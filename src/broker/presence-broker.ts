@@ -6,6 +6,7 @@ import { Topics, type TopicLayout } from '../topics.js';
 import { authenticate } from './authenticate.js';
 import type { BrokerContext } from './context.js';
 import { EventPublisher } from './event-publisher.js';
+import { indexRetained } from './retained-index.js';
 import { wireLifecycle } from './lifecycle.js';
 import { authorizePublish, forward, type QueryHandler } from './publish.js';
 import { Sessions } from './sessions.js';
@@ -65,6 +66,7 @@ export class PresenceBroker {
 
   static async create(options: PresenceBrokerOptions): Promise<PresenceBroker> {
     const aedes = await Aedes.createBroker({ id: 'presence-bridge' });
+    indexRetained((aedes as unknown as { persistence: Parameters<typeof indexRetained>[0] }).persistence);
     return new PresenceBroker(aedes, options);
   }
 
