@@ -25,9 +25,9 @@ const { values: flags } = parseArgs({
 });
 
 const FULL = {
-  concurrency: 50, churnMs: 8000, rounds: 2,
+  concurrency: 50, churnMs: 5000, rounds: 3,
   latencyMs: 8000,
-  abrupt: 200, silent: 20, keepalive: 2,
+  abrupt: 400, silent: 20, keepalive: 2,
   users: 10000, groups: 100, memConcurrency: 100,
   members: 2000, watchers: 50, spreadMs: 3000,
 };
@@ -105,10 +105,14 @@ async function churnScenario() {
   const p = rate(product);
   const a = rate(anchor);
   results.churnRate = p;
+  // Each round's product run follows its anchor run; the median of those paired ratios resists a
+  // neighbour's burst on the shared machine better than the ratio of totals.
+  const paired = product.map((run, i) => run.cyclesPerSec / anchor[i].cyclesPerSec).sort((x, y) => x - y);
+  const median = Math.round(paired[Math.floor((paired.length - 1) / 2)] * 1000) / 1000;
   const expected = product.reduce((s, r) => s + r.expectedEvents, 0);
   const delivered = product.reduce((s, r) => s + r.deliveredEvents, 0);
   const sz = { concurrency: sizes.concurrency, seconds: sizes.churnMs / 1000, rounds: sizes.rounds };
-  emit({ scenario: 'churn', metric: 'connect/disconnect cycles per second', unit: 'cycles/s', product: p, anchor: a, ratio: ratio(p, a), target: 'ratio >= 0.85', pass: ratio(p, a) >= 0.85, sizes: sz, runs: { product, anchor } });
+  emit({ scenario: 'churn', metric: 'connect/disconnect cycles per second (ratio: median of paired rounds)', unit: 'cycles/s', product: p, anchor: a, ratio: median, target: 'ratio >= 0.85', pass: median >= 0.85, sizes: sz, runs: { product, anchor, pairedRatios: paired } });
   emit({ scenario: 'churn', metric: 'online events delivered to the watcher', unit: 'events', product: delivered, anchor: null, expected, ratio: null, target: 'all', pass: delivered === expected, sizes: sz });
 }
 
@@ -168,8 +172,7 @@ async function memoryScenario() {
   const rssBackP = per(p, 'rss', 'baseline', 'disconnected-again');
   const rssBackA = per(a, 'rss', 'baseline', 'disconnected-again');
   emit({ scenario: 'memory', metric: 'RSS above baseline per user after the second cycle', unit: 'bytes', product: rssBackP, anchor: rssBackA, ratio: null, target: null, pass: null, sizes: sz });
-  emit({ scenario: 'memory', metric: 'presence events delivered', unit: 'events', product: productRun.deliveredEvents, anchor: null, expected: productRun.expectedEvents, ratio: null, target: 'all', pass: productRun.complete && productRun.deliveredEvents === productRun.expectedEvents, sizes: sz });
-  void anchorRun;
+  emit({ scenario: 'memory', metric: 'presence events delivered (user + group, two connect/disconnect cycles)', unit: 'events', product: productRun.deliveredEvents, anchor: null, expected: productRun.expectedEvents, ratio: null, target: 'all', pass: productRun.complete && productRun.deliveredEvents === productRun.expectedEvents, sizes: sz, connectRetries: { product: productRun.connectRetries, anchor: anchorRun.connectRetries } });
 }
 
 async function stormScenario() {
@@ -180,7 +183,7 @@ async function stormScenario() {
   for (const phase of ['join', 'offline']) {
     emit({ scenario: 'storm', metric: `${phase} -> every watcher, p99 delivery delay`, unit: 'ms', product: product[phase].p99, anchor: anchor[phase].p99, ratio: ratio(product[phase].p99, anchor[phase].p99), target: 'p99 <= 100 ms', pass: product[phase].p99 <= 100, sizes: sz, detail: { product: product[phase], anchor: anchor[phase] } });
   }
-  emit({ scenario: 'storm', metric: 'group events delivered (members x watchers x 2)', unit: 'events', product: product.deliveredEvents, anchor: anchor.deliveredEvents, expected: product.expectedEvents, ratio: null, target: 'all', pass: product.deliveredEvents === product.expectedEvents, sizes: sz });
+  emit({ scenario: 'storm', metric: 'group events delivered (members x watchers x 2)', unit: 'events', product: product.deliveredEvents, anchor: anchor.deliveredEvents, expected: product.expectedEvents, ratio: null, target: 'all', pass: product.deliveredEvents === product.expectedEvents, sizes: sz, connectRetries: { product: product.connectRetries, anchor: anchor.connectRetries } });
 }
 
 async function attachScenario() {
