@@ -25,7 +25,7 @@ const { values: flags } = parseArgs({
 });
 
 const FULL = {
-  concurrency: 50, churnMs: 5000, rounds: 3,
+  concurrency: 50, churnMs: 4000, rounds: 4,
   latencyMs: 8000,
   abrupt: 400, silent: 20, keepalive: 2,
   users: 10000, groups: 100, memConcurrency: 100,
@@ -83,7 +83,11 @@ async function against(start, label, scenario, options, onPhase) {
   const target = await start({ profileDir, label: `${scenario}-${label}` });
   try {
     log(`${scenario}: ${target.name} on port ${target.port}`);
-    return await generate(scenario, { port: target.port, ...options }, onPhase && ((phase) => onPhase(phase, target)));
+    const before = !onPhase && target.memory ? await target.memory() : undefined;
+    const result = await generate(scenario, { port: target.port, ...options }, onPhase && ((phase) => onPhase(phase, target)));
+    // Broker CPU spent on the run: far steadier than throughput when neighbours take the cores.
+    if (before) result.brokerCpuMs = Math.round(((await target.memory()).cpuMs - before.cpuMs) * 10) / 10;
+    return result;
   } finally {
     await target.stop();
   }
@@ -113,6 +117,14 @@ async function churnScenario() {
   const delivered = product.reduce((s, r) => s + r.deliveredEvents, 0);
   const sz = { concurrency: sizes.concurrency, seconds: sizes.churnMs / 1000, rounds: sizes.rounds };
   emit({ scenario: 'churn', metric: 'connect/disconnect cycles per second (ratio: median of paired rounds)', unit: 'cycles/s', product: p, anchor: a, ratio: median, target: 'ratio >= 0.85', pass: median >= 0.85, sizes: sz, runs: { product, anchor, pairedRatios: paired } });
+  const cpuPerCycle = (runs) => Math.round((runs.reduce((s, r) => s + r.brokerCpuMs, 0) / runs.reduce((s, r) => s + r.cycles, 0)) * 1000) / 1000;
+  const cpuP = cpuPerCycle(product);
+  const cpuA = cpuPerCycle(anchor);
+  emit({ scenario: 'churn', metric: 'broker CPU per connect/disconnect cycle', unit: 'ms', product: cpuP, anchor: cpuA, ratio: ratio(cpuP, cpuA), target: 'ratio <= 1.18 (1 / 0.85)', pass: ratio(cpuP, cpuA) <= 1 / 0.85, sizes: sz });
+  // Informational: the same churn where the clients announce themselves by hand (retained birth, will,
+  // retained offline), which is what presence costs an application on a bare broker without the product.
+  const byHand = await against(startBareAedes, 'anchor-by-hand', 'churn', { flavor: 'by-hand', announce: true, ...opts });
+  emit({ scenario: 'churn', metric: 'cycles per second against bare Aedes with presence announced by the clients', unit: 'cycles/s', product: p, anchor: byHand.cyclesPerSec, ratio: ratio(p, byHand.cyclesPerSec), target: null, pass: null, sizes: { ...sz, rounds: 1 }, runs: { anchor: [byHand] } });
   emit({ scenario: 'churn', metric: 'online events delivered to the watcher', unit: 'events', product: delivered, anchor: null, expected, ratio: null, target: 'all', pass: delivered === expected, sizes: sz });
 }
 
