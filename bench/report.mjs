@@ -37,10 +37,11 @@ export function writeDocs(rows, meta) {
   const end = md.indexOf(END);
   md = start >= 0 && end > start ? md.slice(0, start) + block + md.slice(end + END.length) : `${md}\n${block}\n`;
   writeFileSync(mdPath, md);
-  writeFileSync(join(docs, 'benchmarks.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  writeFileSync(join(docs, 'benchmarks.jsonl'), [{ meta }, ...rows].map((r) => JSON.stringify(r)).join('\n') + '\n');
   writeFileSync(join(docs, 'benchmarks.svg'), plot(rows));
 }
 
+const shortName = (metric) => metric.split(' (')[0].replace('cycles per second against bare Aedes with presence announced by the clients', 'cycles/s vs presence by hand').replace(' -> every watcher, p99 delivery delay', ' delay p99').replace('connect/disconnect ', '').replace(' at a watcher', '').slice(0, 44);
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /**
@@ -48,9 +49,9 @@ const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
  * scale) of product and anchor side by side with the target marked.
  */
 export function plot(rows) {
-  const ratioRows = rows.filter((r) => typeof r.ratio === 'number' && /cycles|RSS/.test(r.metric));
+  const ratioRows = rows.filter((r) => typeof r.ratio === 'number' && /cycles|RSS|CPU/.test(r.metric));
   const latRows = rows.filter((r) => r.unit === 'ms' && (typeof r.product === 'number' || typeof r.anchor === 'number') && /p99|max/.test(r.metric));
-  const W = 980;
+  const W = 1100;
   const rowH = 34;
   const top = 60;
   const H = top + Math.max(ratioRows.length, latRows.length) * rowH * 1.0 + 80;
@@ -58,8 +59,8 @@ export function plot(rows) {
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`);
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   // Left panel: ratios on 0..2.
-  const lx = 170;
-  const lw = 250;
+  const lx = 250;
+  const lw = 200;
   const rx = (v) => lx + (Math.min(v, 2) / 2) * lw;
   out.push(`<text x="10" y="22" font-size="14" font-weight="bold">product / anchor (same run)</text>`);
   out.push(`<line x1="${rx(1)}" y1="${top - 10}" x2="${rx(1)}" y2="${top + ratioRows.length * rowH}" stroke="#999" stroke-dasharray="3,3"/>`);
@@ -67,17 +68,17 @@ export function plot(rows) {
   ratioRows.forEach((r, i) => {
     const y = top + i * rowH;
     const target = Number(/([\d.]+)/.exec(r.target ?? '')?.[1]);
-    const good = r.pass !== false;
-    out.push(`<text x="${lx - 6}" y="${y + 14}" text-anchor="end">${esc(r.scenario)}: ${esc(r.metric.split(' (')[0].slice(0, 26))}</text>`);
-    out.push(`<rect x="${lx}" y="${y + 4}" width="${rx(r.ratio) - lx}" height="14" fill="${good ? '#4a8' : '#c54'}"/>`);
+    const colour = r.pass === true ? '#4a8' : r.pass === false ? '#c54' : '#7aa3c0';
+    out.push(`<text x="10" y="${y + 14}">${esc(r.scenario)}: ${esc(shortName(r.metric))}</text>`);
+    out.push(`<rect x="${lx}" y="${y + 4}" width="${rx(r.ratio) - lx}" height="14" fill="${colour}"/>`);
     out.push(`<text x="${rx(r.ratio) + 4}" y="${y + 15}">${fmt(r.ratio)}</text>`);
     if (Number.isFinite(target)) {
       out.push(`<line x1="${rx(target)}" y1="${y}" x2="${rx(target)}" y2="${y + 22}" stroke="black" stroke-width="2"/>`);
-      out.push(`<text x="${rx(target)}" y="${y + 31}" text-anchor="middle" fill="#333" font-size="9">target ${esc(r.target.replace('ratio ', ''))}</text>`);
+      out.push(`<text x="${rx(target)}" y="${y + 31}" text-anchor="middle" fill="#333" font-size="9">target ${esc(r.target.replace('ratio ', '').split(' (')[0])}</text>`);
     }
   });
   // Right panel: latency, log scale 0.1 ms .. 10 s.
-  const px = 700;
+  const px = 800;
   const pw = 260;
   const lg = (v) => px + ((Math.log10(Math.max(v, 0.1)) + 1) / 5) * pw;
   out.push(`<text x="${px - 200}" y="22" font-size="14" font-weight="bold">latency p99 / max (ms, log)</text>`);
@@ -88,7 +89,7 @@ export function plot(rows) {
   latRows.forEach((r, i) => {
     const y = top + i * rowH;
     const target = Number(/<=\s*([\d.]+)/.exec(r.target ?? '')?.[1]);
-    out.push(`<text x="${px - 6}" y="${y + 14}" text-anchor="end">${esc(r.scenario)}: ${esc(r.metric.slice(0, 40))}</text>`);
+    out.push(`<text x="${px - 6}" y="${y + 14}" text-anchor="end">${esc(r.scenario)}: ${esc(shortName(r.metric))}</text>`);
     if (typeof r.product === 'number') {
       out.push(`<rect x="${px}" y="${y + 2}" width="${lg(r.product) - px}" height="9" fill="${r.pass === false ? '#c54' : '#4a8'}"/>`);
       out.push(`<text x="${lg(r.product) + 3}" y="${y + 10}" font-size="9">${fmt(r.product)}</text>`);
@@ -102,8 +103,17 @@ export function plot(rows) {
   const ly = H - 30;
   out.push(`<rect x="10" y="${ly}" width="12" height="10" fill="#4a8"/><text x="26" y="${ly + 9}">product (target met)</text>`);
   out.push(`<rect x="160" y="${ly}" width="12" height="10" fill="#c54"/><text x="176" y="${ly + 9}">product (target missed)</text>`);
-  out.push(`<rect x="330" y="${ly}" width="12" height="10" fill="#88a"/><text x="346" y="${ly + 9}">anchor (bare Aedes / Mosquitto, presence by hand)</text>`);
-  out.push(`<line x1="640" y1="${ly - 2}" x2="640" y2="${ly + 12}" stroke="black" stroke-width="2"/><text x="646" y="${ly + 9}">target</text>`);
+  out.push(`<rect x="330" y="${ly}" width="12" height="10" fill="#7aa3c0"/><text x="346" y="${ly + 9}">ratio, no target</text>`);
+  out.push(`<rect x="450" y="${ly}" width="12" height="10" fill="#88a"/><text x="466" y="${ly + 9}">anchor (bare Aedes / Mosquitto)</text>`);
+  out.push(`<line x1="660" y1="${ly - 2}" x2="660" y2="${ly + 12}" stroke="black" stroke-width="2"/><text x="666" y="${ly + 9}">target</text>`);
   out.push('</svg>');
   return out.join('\n') + '\n';
+}
+
+// `node bench/report.mjs`: re-renders the table and plot from docs/benchmarks.jsonl (after editing this file).
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  const lines = readFileSync(join(ROOT, 'docs/benchmarks.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const meta = lines.find((l) => l.meta)?.meta;
+  if (!meta) throw new Error('docs/benchmarks.jsonl has no meta line');
+  writeDocs(lines.filter((l) => !l.meta), meta);
 }
