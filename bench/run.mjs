@@ -195,6 +195,8 @@ async function stormScenario() {
   for (const phase of ['join', 'offline']) {
     emit({ scenario: 'storm', metric: `${phase} -> every watcher, p99 delivery delay`, unit: 'ms', product: product[phase].p99, anchor: anchor[phase].p99, ratio: ratio(product[phase].p99, anchor[phase].p99), target: 'p99 <= 100 ms', pass: product[phase].p99 <= 100, sizes: sz, detail: { product: product[phase], anchor: anchor[phase] } });
   }
+  const cpu = (run) => run.brokerCpuMs;
+  emit({ scenario: 'storm', metric: 'broker CPU for the whole storm (both phases)', unit: 'ms', product: cpu(product), anchor: cpu(anchor), ratio: ratio(cpu(product), cpu(anchor)), target: null, pass: null, sizes: sz });
   emit({ scenario: 'storm', metric: 'group events delivered (members x watchers x 2)', unit: 'events', product: product.deliveredEvents, anchor: anchor.deliveredEvents, expected: product.expectedEvents, ratio: null, target: 'all', pass: product.deliveredEvents === product.expectedEvents, sizes: sz, connectRetries: { product: product.connectRetries, anchor: anchor.connectRetries } });
 }
 
