@@ -30,7 +30,8 @@ async function connectRetrying(port, options, attempts = 3) {
     }
   }
 }
-const announcement = (action, id, extra = {}) => Buffer.from(JSON.stringify({ action, id, data: {}, epoch: 'bench', ...extra }));
+// Exactly the contract's announcement payload (a bridge may refuse extra fields); the user id is in the topic.
+const announcement = (action, epoch) => Buffer.from(JSON.stringify({ action, data: {}, epoch }));
 
 /** A watcher client: records when each `<action>:<id>` event arrives and wakes whoever waits for it. */
 class Watcher {
@@ -94,14 +95,16 @@ async function until(check, timeoutMs) {
 /** One client life: connect (with will and birth when announcing), hold, end (announced offline first). */
 async function openClient(port, id, { announce, keepalive = 0, username }) {
   const topic = `presence/conn/${id}/${id}`;
-  const will = announce ? { topic, payload: announcement('offline', id), retain: true } : undefined;
+  const epoch = Math.random().toString(36).slice(2, 10);
+  const will = announce ? { topic, payload: announcement('offline', epoch), retain: true } : undefined;
   const conn = await connect(port, { clientId: id, username, keepalive, will });
-  if (announce) void conn.publish(topic, announcement('online', id), { retain: true });
+  conn.epoch = epoch;
+  if (announce) void conn.publish(topic, announcement('online', epoch), { retain: true });
   return conn;
 }
 
 async function closeClient(conn, id, { announce }) {
-  if (announce) await conn.publish(`presence/conn/${id}/${id}`, announcement('offline', id), { retain: true });
+  if (announce) await conn.publish(`presence/conn/${id}/${id}`, announcement('offline', conn.epoch), { retain: true });
   await conn.end();
 }
 
