@@ -22,7 +22,7 @@ export function table(rows, meta) {
     const product = row.expected !== undefined ? `${fmt(row.product)} of ${fmt(row.expected)}` : fmt(row.product);
     const unit = row.unit && row.unit !== 'events' ? ` ${row.unit}` : '';
     lines.push(
-      `| ${order.indexOf(row.scenario) + 1} | ${row.scenario} | ${row.metric}${unit ? ` (${row.unit})` : ''} | ${product} | ${fmt(row.anchor)} | ${fmt(row.ratio)} | ${fmt(row.target)} | ${verdict(row)} |`,
+      `| ${order.indexOf(row.scenario) + 1} | ${row.scenario} | ${row.metric}${unit ? ` (${row.unit})` : ''} | ${product} | ${fmt(row.anchor)} | ${typeof row.ratio === 'number' ? row.ratio.toFixed(3) : '–'} | ${fmt(row.target)} | ${verdict(row)} |`,
     );
   }
   return lines.join('\n');
