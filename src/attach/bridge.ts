@@ -109,8 +109,15 @@ export class AttachBridge extends EventEmitter {
     await this.client.endAsync(!this.client.connected);
   }
 
+  /**
+   * mqtt.js writes packets in the order it is handed them and the broker forwards one client's QoS 1
+   * messages in order, so the next event may go as soon as this one is handed over.
+   */
   private sender(): SendPacket {
-    return (topic, payload, retain, done) => this.client.publish(topic, payload, { qos: 1, retain }, (error) => done(error));
+    return (topic, payload, retain, ordered, done) => {
+      this.client.publish(topic, payload, { qos: 1, retain }, (error) => done(error));
+      ordered();
+    };
   }
 
   private publish(topic: string, payload: Buffer, retain: boolean): Promise<void> {

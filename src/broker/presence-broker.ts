@@ -9,6 +9,7 @@ import { authenticate } from './authenticate.js';
 import type { BrokerContext } from './context.js';
 import { EventPublisher, aedesSender } from './event-publisher.js';
 import { guardPackets } from './packet-guard.js';
+import { indexRetained } from './retained-index.js';
 import { wireLifecycle } from './lifecycle.js';
 import { authorizePublish, forward, type QueryHandler } from './publish.js';
 import { Sessions } from './sessions.js';
@@ -50,7 +51,7 @@ export class PresenceBroker {
         trustedData: (userId) => security.trustedData(userId),
         onError: (error) => options.log.error('presence change failed', { error }),
       });
-    this.publisher = new EventPublisher(aedesSender(aedes), this.topics, options.log, options.onPublished);
+    this.publisher = new EventPublisher(aedesSender(aedes, this.topics), this.topics, options.log, options.onPublished);
     this.tracker.setEventSink((events) => {
       security.membership.apply(events);
       this.publisher.publish(events);
@@ -79,6 +80,7 @@ export class PresenceBroker {
 
   static async create(options: PresenceBrokerOptions): Promise<PresenceBroker> {
     const aedes = await Aedes.createBroker({ id: 'presence-bridge' });
+    indexRetained((aedes as unknown as { persistence: Parameters<typeof indexRetained>[0] }).persistence);
     return new PresenceBroker(aedes, options);
   }
 

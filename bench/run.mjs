@@ -1,0 +1,249 @@
+// `npm run bench`: runs each scenario against the product and its anchor in the same run, one broker
+// process and one load-generator process at a time, and prints one JSON line per measured row.
+// Then writes the table into docs/benchmarks.md and the plot into docs/benchmarks.svg.
+//
+// Sizes come from env (BENCH_*, see SIZES below) or flags (--users=10000 ...); --smoke uses tiny ones.
+// --only=churn,latency,loss,memory,storm,attach picks scenarios; --no-docs leaves docs/ alone;
+// --profile writes CPU profiles of the product process to bench/profiles/ (`node --cpu-prof`).
+import { fork } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ROOT, attachAvailable, mosquittoPath, startAttach, startBareAedes, startMosquitto, startProduct } from './targets.mjs';
+import { writeDocs } from './report.mjs';
+
+const { values: flags } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    'no-docs': { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    set: { type: 'string', multiple: true, default: [] },
+  },
+  strict: true,
+});
+
+const FULL = {
+  concurrency: 50, churnMs: 4000, rounds: 4,
+  latencyMs: 8000,
+  abrupt: 400, silent: 20, keepalive: 2,
+  users: 10000, groups: 100, memConcurrency: 100,
+  members: 2000, watchers: 50, spreadMs: 3000,
+};
+const SMOKE = {
+  concurrency: 5, churnMs: 600, rounds: 1,
+  latencyMs: 600,
+  abrupt: 5, silent: 2, keepalive: 1,
+  users: 100, groups: 10, memConcurrency: 20,
+  members: 30, watchers: 3, spreadMs: 200,
+};
+const sizes = { ...(flags.smoke ? SMOKE : FULL) };
+for (const key of Object.keys(sizes)) {
+  const env = process.env[`BENCH_${key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase()}`];
+  if (env !== undefined) sizes[key] = Number(env);
+}
+for (const pair of flags.set) {
+  const [key, value] = pair.split('=');
+  if (!(key in sizes)) throw new Error(`unknown size '${key}' (known: ${Object.keys(sizes).join(', ')})`);
+  sizes[key] = Number(value);
+}
+const ALL = ['churn', 'latency', 'loss', 'memory', 'storm', 'attach'];
+const only = new Set((flags.only ?? process.env.BENCH_ONLY ?? (flags.smoke ? 'churn,latency,loss,memory,storm' : ALL.join(','))).split(','));
+const profileDir = flags.profile || process.env.BENCH_PROFILE ? join(ROOT, 'bench/profiles') : undefined;
+if (profileDir) mkdirSync(profileDir, { recursive: true });
+
+const rows = [];
+const emit = (row) => {
+  const full = { time: new Date().toISOString(), ...row };
+  rows.push(full);
+  process.stdout.write(JSON.stringify(full) + '\n');
+};
+const log = (msg) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const ratio = (a, b) => (typeof a === 'number' && typeof b === 'number' && b !== 0 ? Math.round((a / b) * 1000) / 1000 : null);
+
+/** Forks the load generator for one scenario run against `target`; `onPhase` may probe the broker. */
+function generate(scenario, options, onPhase = async () => {}) {
+  return new Promise((resolve, reject) => {
+    const child = fork(join(ROOT, 'bench/load.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.on('message', async (message) => {
+      if (message.type === 'phase') {
+        await onPhase(message.phase);
+        child.send({ type: 'continue', phase: message.phase });
+      } else if (message.type === 'result') resolve(message.result);
+      else if (message.type === 'error') reject(new Error(`${scenario} load generator failed: ${message.error}`));
+    });
+    child.once('exit', (code) => code !== 0 && reject(new Error(`${scenario} load generator exited with ${code}`)));
+    child.send({ type: 'run', scenario, options });
+  });
+}
+
+/** Starts a target, runs one scenario against it, always stops it. */
+async function against(start, label, scenario, options, onPhase) {
+  const target = await start({ profileDir, label: `${scenario}-${label}` });
+  try {
+    log(`${scenario}: ${target.name} on port ${target.port}`);
+    const before = !onPhase && target.memory ? await target.memory() : undefined;
+    const result = await generate(scenario, { port: target.port, ...options }, onPhase && ((phase) => onPhase(phase, target)));
+    // Broker CPU spent on the run: far steadier than throughput when neighbours take the cores.
+    if (before) result.brokerCpuMs = Math.round(((await target.memory()).cpuMs - before.cpuMs) * 10) / 10;
+    return result;
+  } finally {
+    await target.stop();
+  }
+}
+
+const PRODUCT = { flavor: 'presence', announce: false };
+const results = {};
+
+async function churnScenario() {
+  const opts = { concurrency: sizes.concurrency, durationMs: sizes.churnMs };
+  const product = [];
+  const anchor = [];
+  // Interleaved rounds (anchor, product, anchor, product): drift on a shared machine hits both alike.
+  for (let round = 0; round < sizes.rounds; round++) {
+    anchor.push(await against(startBareAedes, 'anchor', 'churn', { flavor: 'none', announce: false, ...opts }));
+    product.push(await against(startProduct, 'product', 'churn', { ...PRODUCT, ...opts }));
+  }
+  const rate = (runs) => Math.round((runs.reduce((s, r) => s + r.cycles, 0) / runs.reduce((s, r) => s + r.seconds, 0)) * 10) / 10;
+  const p = rate(product);
+  const a = rate(anchor);
+  results.churnRate = p;
+  // Each round's product run follows its anchor run; the median of those paired ratios resists a
+  // neighbour's burst on the shared machine better than the ratio of totals.
+  const paired = product.map((run, i) => run.cyclesPerSec / anchor[i].cyclesPerSec).sort((x, y) => x - y);
+  const median = Math.round(paired[Math.floor((paired.length - 1) / 2)] * 1000) / 1000;
+  const expected = product.reduce((s, r) => s + r.expectedEvents, 0);
+  const delivered = product.reduce((s, r) => s + r.deliveredEvents, 0);
+  const sz = { concurrency: sizes.concurrency, seconds: sizes.churnMs / 1000, rounds: sizes.rounds };
+  emit({ scenario: 'churn', metric: 'connect/disconnect cycles per second (ratio: median of paired rounds)', unit: 'cycles/s', product: p, anchor: a, ratio: median, target: 'ratio >= 0.85', pass: median >= 0.85, sizes: sz, runs: { product, anchor, pairedRatios: paired } });
+  const cpuPerCycle = (runs) => Math.round((runs.reduce((s, r) => s + r.brokerCpuMs, 0) / runs.reduce((s, r) => s + r.cycles, 0)) * 1000) / 1000;
+  const cpuP = cpuPerCycle(product);
+  const cpuA = cpuPerCycle(anchor);
+  emit({ scenario: 'churn', metric: 'broker CPU per connect/disconnect cycle', unit: 'ms', product: cpuP, anchor: cpuA, ratio: ratio(cpuP, cpuA), target: 'ratio <= 1.18 (1 / 0.85)', pass: ratio(cpuP, cpuA) <= 1 / 0.85, sizes: sz });
+  // Informational: the same churn where the clients announce themselves by hand (retained birth, will,
+  // retained offline), which is what presence costs an application on a bare broker without the product.
+  const byHand = await against(startBareAedes, 'anchor-by-hand', 'churn', { flavor: 'by-hand', announce: true, ...opts });
+  emit({ scenario: 'churn', metric: 'cycles per second against bare Aedes with presence announced by the clients', unit: 'cycles/s', product: p, anchor: byHand.cyclesPerSec, ratio: ratio(p, byHand.cyclesPerSec), target: null, pass: null, sizes: { ...sz, rounds: 1 }, runs: { anchor: [byHand] } });
+  emit({ scenario: 'churn', metric: 'online events delivered to the watcher', unit: 'events', product: delivered, anchor: null, expected, ratio: null, target: 'all', pass: delivered === expected, sizes: sz });
+}
+
+async function latencyScenario() {
+  const rate = Math.max(1, Math.round((results.churnRate ?? Number(process.env.BENCH_RATE ?? 200)) / 2));
+  const opts = { rate, durationMs: sizes.latencyMs };
+  const anchor = await against(startBareAedes, 'anchor', 'latency', { flavor: 'by-hand', announce: true, ...opts });
+  const product = await against(startProduct, 'product', 'latency', { ...PRODUCT, ...opts });
+  const sz = { rate, seconds: sizes.latencyMs / 1000 };
+  for (const p of ['p50', 'p99']) {
+    emit({ scenario: 'latency', metric: `CONNACK -> online at a watcher, ${p}`, unit: 'ms', product: product[p], anchor: anchor[p], ratio: ratio(product[p], anchor[p]), target: p === 'p99' ? 'p99 <= 5 ms' : null, pass: p === 'p99' ? product.p99 <= 5 : null, sizes: sz });
+  }
+  emit({ scenario: 'latency', metric: 'online events delivered', unit: 'events', product: product.deliveredEvents, anchor: anchor.deliveredEvents, expected: product.expectedEvents, ratio: null, target: 'all', pass: product.deliveredEvents === product.expectedEvents, sizes: sz });
+}
+
+async function lossScenario() {
+  const opts = { abrupt: sizes.abrupt, silent: sizes.silent, keepalive: sizes.keepalive };
+  const anchor = await against(startBareAedes, 'anchor', 'loss', { flavor: 'by-hand', announce: true, ...opts });
+  const product = await against(startProduct, 'product', 'loss', { ...PRODUCT, ...opts });
+  const sz = { abrupt: sizes.abrupt, silent: sizes.silent, keepaliveSeconds: sizes.keepalive };
+  const budget = sizes.keepalive * 1500 + 100;
+  for (const p of ['p50', 'p99']) {
+    emit({ scenario: 'loss', metric: `abrupt socket loss (RST) -> offline, ${p}`, unit: 'ms', product: product.abrupt[p], anchor: anchor.abrupt[p], ratio: ratio(product.abrupt[p], anchor.abrupt[p]), target: p === 'p99' ? 'p99 <= 5 ms' : null, pass: p === 'p99' ? product.abrupt.p99 <= 5 : null, sizes: sz });
+  }
+  emit({ scenario: 'loss', metric: `silent client (keepalive ${sizes.keepalive} s) -> offline, max`, unit: 'ms', product: product.silent.max, anchor: anchor.silent.max, ratio: ratio(product.silent.max, anchor.silent.max), target: `max <= ${budget} ms`, pass: product.silent.max <= budget, sizes: sz });
+  const expected = product.abrupt.expectedEvents + product.silent.expectedEvents;
+  const delivered = product.abrupt.deliveredEvents + product.silent.deliveredEvents;
+  emit({ scenario: 'loss', metric: 'offline events delivered', unit: 'events', product: delivered, anchor: anchor.abrupt.deliveredEvents + anchor.silent.deliveredEvents, expected, ratio: null, target: 'all', pass: delivered === expected, sizes: sz });
+}
+
+async function memoryScenario() {
+  const opts = { users: sizes.users, groups: sizes.groups, concurrency: sizes.memConcurrency };
+  const probe = (store) => async (phase, target) => {
+    // Let queued work and socket teardown finish before measuring.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    store[phase] = await target.memory();
+  };
+  const a = {};
+  const p = {};
+  const anchorRun = await against(startBareAedes, 'anchor', 'memory', { flavor: 'none', announce: false, ...opts }, probe(a));
+  const productRun = await against(startProduct, 'product', 'memory', { ...PRODUCT, ...opts }, probe(p));
+  const n = sizes.users;
+  const per = (m, field, from, to) => Math.round((m[to][field] - m[from][field]) / n);
+  const sz = { users: n, groups: sizes.groups, groupsPerUser: 3 };
+  const rssP = per(p, 'rss', 'baseline', 'connected');
+  const rssA = per(a, 'rss', 'baseline', 'connected');
+  const heapP = per(p, 'heapUsed', 'baseline', 'connected');
+  const heapA = per(a, 'heapUsed', 'baseline', 'connected');
+  emit({ scenario: 'memory', metric: 'RSS per connected user (3 groups each)', unit: 'bytes', product: rssP, anchor: rssA, ratio: ratio(rssP, rssA), target: 'ratio <= 1.25', pass: ratio(rssP, rssA) <= 1.25, sizes: sz, probes: { product: p, anchor: a } });
+  emit({ scenario: 'memory', metric: 'JS heap per connected user', unit: 'bytes', product: heapP, anchor: heapA, ratio: ratio(heapP, heapA), target: null, pass: null, sizes: sz });
+  const residualP = per(p, 'heapUsed', 'baseline', 'disconnected');
+  const residualA = per(a, 'heapUsed', 'baseline', 'disconnected');
+  emit({ scenario: 'memory', metric: 'JS heap left per user after all disconnect', unit: 'bytes', product: residualP, anchor: residualA, ratio: null, target: 'memberships + retained last event only', pass: null, sizes: sz });
+  const growthP = per(p, 'heapUsed', 'disconnected', 'disconnected-again');
+  const growthA = per(a, 'heapUsed', 'disconnected', 'disconnected-again');
+  emit({ scenario: 'memory', metric: 'JS heap growth per user over a second connect/disconnect cycle (leak check)', unit: 'bytes', product: growthP, anchor: growthA, ratio: null, target: '<= 64 B/user', pass: growthP <= 64, sizes: sz });
+  const rssBackP = per(p, 'rss', 'baseline', 'disconnected-again');
+  const rssBackA = per(a, 'rss', 'baseline', 'disconnected-again');
+  emit({ scenario: 'memory', metric: 'RSS above baseline per user after the second cycle', unit: 'bytes', product: rssBackP, anchor: rssBackA, ratio: null, target: null, pass: null, sizes: sz });
+  emit({ scenario: 'memory', metric: 'presence events delivered (user + group, two connect/disconnect cycles)', unit: 'events', product: productRun.deliveredEvents, anchor: null, expected: productRun.expectedEvents, ratio: null, target: 'all', pass: productRun.complete && productRun.deliveredEvents === productRun.expectedEvents, sizes: sz, connectRetries: { product: productRun.connectRetries, anchor: anchorRun.connectRetries } });
+}
+
+async function stormScenario() {
+  const opts = { members: sizes.members, watchers: sizes.watchers, spreadMs: sizes.spreadMs };
+  const anchor = await against(startBareAedes, 'anchor', 'storm', { flavor: 'by-hand', announce: false, ...opts });
+  const product = await against(startProduct, 'product', 'storm', { ...PRODUCT, ...opts });
+  const sz = opts;
+  for (const phase of ['join', 'offline']) {
+    emit({ scenario: 'storm', metric: `${phase} -> every watcher, p99 delivery delay`, unit: 'ms', product: product[phase].p99, anchor: anchor[phase].p99, ratio: ratio(product[phase].p99, anchor[phase].p99), target: 'p99 <= 100 ms', pass: product[phase].p99 <= 100, sizes: sz, detail: { product: product[phase], anchor: anchor[phase] } });
+  }
+  const cpu = (run) => run.brokerCpuMs;
+  emit({ scenario: 'storm', metric: 'broker CPU for the whole storm (both phases)', unit: 'ms', product: cpu(product), anchor: cpu(anchor), ratio: ratio(cpu(product), cpu(anchor)), target: null, pass: null, sizes: sz });
+  emit({ scenario: 'storm', metric: 'group events delivered (members x watchers x 2)', unit: 'events', product: product.deliveredEvents, anchor: anchor.deliveredEvents, expected: product.expectedEvents, ratio: null, target: 'all', pass: product.deliveredEvents === product.expectedEvents, sizes: sz, connectRetries: { product: product.connectRetries, anchor: anchor.connectRetries } });
+}
+
+async function attachScenario() {
+  const sz = { concurrency: sizes.concurrency, seconds: sizes.churnMs / 1000 };
+  if (!mosquittoPath()) {
+    emit({ scenario: 'attach', metric: 'connect/disconnect cycles per second', status: 'not run: mosquitto is not installed', product: null, anchor: null, ratio: null, target: 'ratio >= 0.8', pass: null, sizes: sz });
+    return;
+  }
+  // The anchor: Mosquitto alone, clients doing birth, will and offline by hand; a watcher of their births.
+  const byHand = { flavor: 'by-hand', announce: true };
+  const churnOpts = { concurrency: sizes.concurrency, durationMs: sizes.churnMs };
+  const anchor = await against(startMosquitto, 'anchor', 'churn', { ...byHand, ...churnOpts });
+  const rate = Math.max(1, Math.round(anchor.cyclesPerSec / 2));
+  const latOpts = { rate, durationMs: sizes.latencyMs };
+  const anchorLat = await against(startMosquitto, 'anchor', 'latency', { ...byHand, ...latOpts });
+  let product = null;
+  let productLat = null;
+  const status = attachAvailable() ? 'ok' : 'not run: attach mode not built';
+  if (status === 'ok') {
+    // Same clients, same announcements; presence now comes from the bridge on presence/user/<id>.
+    const bridged = { flavor: 'presence', announce: true };
+    product = await against(startAttach, 'product', 'churn', { ...bridged, ...churnOpts });
+    productLat = await against(startAttach, 'product', 'latency', { ...bridged, ...latOpts });
+  }
+  const pRate = product?.cyclesPerSec ?? null;
+  emit({ scenario: 'attach', metric: 'connect/disconnect cycles per second (birth + will + offline by the client)', unit: 'cycles/s', status, product: pRate, anchor: anchor.cyclesPerSec, ratio: ratio(pRate, anchor.cyclesPerSec), target: 'ratio >= 0.8', pass: pRate === null ? null : ratio(pRate, anchor.cyclesPerSec) >= 0.8, sizes: sz });
+  emit({ scenario: 'attach', metric: 'CONNACK -> online at a watcher, p99', unit: 'ms', status, product: productLat?.p99 ?? null, anchor: anchorLat.p99, ratio: ratio(productLat?.p99, anchorLat.p99), target: null, pass: null, sizes: { rate, seconds: sizes.latencyMs / 1000 }, detail: { anchor: anchorLat, product: productLat } });
+  if (product) {
+    emit({ scenario: 'attach', metric: 'online events delivered', unit: 'events', status, product: product.deliveredEvents, anchor: anchor.deliveredEvents, expected: product.expectedEvents, ratio: null, target: 'all', pass: product.deliveredEvents === product.expectedEvents, sizes: sz });
+  }
+}
+
+const SCENARIOS = { churn: churnScenario, latency: latencyScenario, loss: lossScenario, memory: memoryScenario, storm: stormScenario, attach: attachScenario };
+const started = Date.now();
+log(`sizes ${JSON.stringify(sizes)}${profileDir ? `, CPU profiles in ${profileDir}` : ''}`);
+for (const name of ALL) {
+  if (!only.has(name)) continue;
+  try {
+    await SCENARIOS[name]();
+  } catch (error) {
+    emit({ scenario: name, metric: 'run', status: `failed: ${error.message.split('\n')[0]}`, pass: false });
+    log(String(error.stack ?? error));
+  }
+}
+const meta = { sizes, seconds: Math.round((Date.now() - started) / 1000), node: process.version, smoke: flags.smoke };
+if (flags.out) writeFileSync(flags.out, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+if (!flags['no-docs'] && !flags.smoke) writeDocs(rows, meta);
+log(`done in ${meta.seconds} s`);
+process.exitCode = rows.some((r) => r.status?.startsWith('failed')) ? 1 : 0;

@@ -1,0 +1,79 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { requireProgram } from './fixtures/services.js';
+
+const ROOT = join(import.meta.dirname, '..');
+
+/** The bench drives the built product (dist/), as users run it: rebuild when src/ is newer. */
+function ensureBuilt(): void {
+  const newest = (dir: string): number =>
+    Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
+  let built = 0;
+  try {
+    built = statSync(join(ROOT, 'dist/cli/main.js')).mtimeMs;
+  } catch {
+    built = 0;
+  }
+  if (built < newest(join(ROOT, 'src'))) execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: ROOT });
+}
+
+interface Row {
+  scenario: string;
+  metric: string;
+  unit?: string;
+  status?: string;
+  product: number | null;
+  anchor: number | null;
+  expected?: number;
+}
+
+/** Runs bench/run.mjs at smoke sizes with extra flags; resolves to its rows. */
+async function runBench(t: Test, flags: string[]): Promise<Row[]> {
+  ensureBuilt();
+  const dir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'rows.jsonl');
+  const child = spawn(process.execPath, ['bench/run.mjs', '--smoke', '--no-docs', `--out=${out}`, ...flags], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  t.equal(code, 0, `bench exited cleanly\n${stderr}`);
+  return readFileSync(out, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Row);
+}
+
+t.test('the bench runs at smoke sizes, against the product and its anchor, and every event arrives', async (t) => {
+  const rows = await runBench(t, []);
+
+  t.same([...new Set(rows.map((r) => r.scenario))], ['churn', 'latency', 'loss', 'memory', 'storm'], 'every smoke scenario reported');
+  t.same(rows.filter((r) => r.status?.startsWith('failed')), [], 'no scenario failed');
+  for (const row of rows.filter((r) => r.expected !== undefined)) {
+    t.ok(row.expected! > 0, `${row.scenario}: expects some events`);
+    t.equal(row.product, row.expected, `${row.scenario}: ${row.metric}: all arrived from the product`);
+  }
+  for (const scenario of ['latency', 'loss', 'storm']) {
+    const delivered = rows.find((r) => r.scenario === scenario && r.expected !== undefined)!;
+    t.equal(delivered.anchor, delivered.expected, `${scenario}: the anchor's hand-made events all arrived too`);
+  }
+  for (const row of rows.filter((r) => r.unit === 'cycles/s' || r.unit === 'ms')) {
+    t.type(row.product, 'number', `${row.scenario}: ${row.metric}: product measured`);
+    t.type(row.anchor, 'number', `${row.scenario}: ${row.metric}: anchor measured`);
+  }
+});
+
+t.test('the attach scenario measures its Mosquitto anchor, and the bridge when there is one', async (t) => {
+  if (!requireProgram(t, 'mosquitto', ['/usr/sbin/mosquitto'])) return;
+  const rows = await runBench(t, ['--only=attach']);
+  const cycles = rows.find((r) => r.scenario === 'attach' && r.unit === 'cycles/s');
+  t.ok(cycles, 'a cycles/s row');
+  t.type(cycles?.anchor, 'number', 'Mosquitto with hand-made presence measured');
+  t.ok(cycles?.anchor! > 0, 'the anchor made progress');
+  if (cycles?.status === 'ok') {
+    const delivered = rows.find((r) => r.scenario === 'attach' && r.expected !== undefined)!;
+    t.equal(delivered.product, delivered.expected, 'every online from the bridge arrived');
+  } else {
+    t.equal(cycles?.status, 'not run: attach mode not built', 'no numbers are made up for a missing bridge');
+  }
+});
