@@ -4,7 +4,7 @@ import { authenticationConfigured, ConfigError, isLoopback, type ServeConfig } f
 import { createSecurity, type SecurityExtras } from './auth/security.js';
 import { PresenceBroker } from './broker/presence-broker.js';
 import { serveQueries } from './broker/query.js';
-import { mountApi } from './http/api.js';
+import { apiClosedBecause, mountApi } from './http/api.js';
 import { PresenceMetrics } from './http/metrics.js';
 import { createHttpServer } from './http/server.js';
 import { Router, sendJson } from './http/router.js';
@@ -53,7 +53,8 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
     sendJson(res, 200, { status: 'ok', mode: 'serve', connections: broker.connectedClients });
   });
   registerBrowserAssets(router);
-  mountApi(router, { service: queries, apiToken: config.apiToken });
+  const apiClosed = apiClosedBecause(config.apiToken, security);
+  mountApi(router, { service: queries, apiToken: config.apiToken, closedBecause: apiClosed });
   metrics.mount(router);
   const tcp = createTcpServer((socket) => broker.aedes.handle(socket));
   const http = createHttpServer(router, (stream, req) => broker.aedes.handle(stream, req), log);
@@ -68,7 +69,8 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
   }
   const mqttPort = (tcp.address() as AddressInfo).port;
   const httpPort = (http.address() as AddressInfo).port;
-  log.info('listening', { mode: 'serve', host: config.host, mqttPort, httpPort, websocket: `/mqtt`, graceMs: config.graceMs, api: config.apiToken ? 'bearer token' : 'open' });
+  log.info('listening', { mode: 'serve', host: config.host, mqttPort, httpPort, websocket: `/mqtt`, graceMs: config.graceMs, api: config.apiToken ? 'bearer token' : apiClosed ? 'closed' : 'open' });
+  if (apiClosed) log.warn(apiClosed);
   if (security.authRequired) {
     log.info('authentication required: anonymous clients are refused', {
       authenticators: security.authenticatorNames,

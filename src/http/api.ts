@@ -1,12 +1,30 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Security } from '../auth/security.js';
 import { QueryCode, type Answer, type QueryService } from '../queries/service.js';
 import { sendJson, type Router } from './router.js';
 
 export interface ApiOptions {
   service: QueryService;
-  /** When set, every /v1 request must carry `Authorization: Bearer <token>`. */
+  /** When set, every /v1 request must carry `Authorization: Bearer <token>`; its bearer sees everything. */
   apiToken?: string;
+  /** Set (see `apiClosedBecause`): every /v1 request is refused with 403 and this reason. */
+  closedBecause?: string;
+}
+
+/**
+ * Why /v1 must stay closed, or undefined when it may answer. A caller without a token has no identity
+ * the watch policy could judge, so without a token /v1 answers only where it shows nothing an anonymous
+ * MQTT client could not see: no authentication and the built-in open policy. With a token, its bearer
+ * is a trusted backend and sees everything.
+ */
+export function apiClosedBecause(
+  apiToken: string | undefined,
+  security: Pick<Security, 'authRequired' | 'watchesAll' | 'policy'>,
+): string | undefined {
+  if (apiToken !== undefined || (!security.authRequired && security.watchesAll)) return undefined;
+  const why = security.authRequired ? 'clients must authenticate' : `the ${security.policy.name} watch policy is in force`;
+  return `the HTTP API (/v1) is closed: ${why} and no apiToken is configured; give backends a token with apiToken (--api-token)`;
 }
 
 type Endpoint = (res: ServerResponse, params: string[], query: QueryString) => Promise<void> | void;
@@ -16,10 +34,11 @@ type Endpoint = (res: ServerResponse, params: string[], query: QueryString) => P
  * service, so params, limits and result shapes are identical. A single resource the model knows
  * nothing about is a 404; collections answer with what they can, like hereNow.
  */
-export function mountApi(router: Router, { service, apiToken }: ApiOptions): void {
+export function mountApi(router: Router, { service, apiToken, closedBecause }: ApiOptions): void {
   const authorized = bearerCheck(apiToken);
   const endpoint = (pattern: RegExp, allowed: string[], handle: Endpoint) =>
     router.get(pattern, async (req, res, params, url) => {
+      if (closedBecause !== undefined) return sendError(res, QueryCode.FORBIDDEN, closedBecause);
       if (!authorized(req)) {
         return sendError(res, QueryCode.UNAUTHORIZED, 'a valid bearer token is required', {
           'www-authenticate': 'Bearer realm="presence-bridge"',

@@ -49,6 +49,7 @@ export function queryLimits(config: { maxQueryIds: number; maxPageSize: number; 
 export const QueryCode = {
   BAD_REQUEST: 400,
   UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
   NOT_FOUND: 404,
   TOO_LARGE: 413,
   INTERNAL: 500,
@@ -101,7 +102,23 @@ export type Transport = 'mqtt' | 'http';
 /** Told about every answered query: method (or `invalid`/`unknown`), transport, code (0 = ok), seconds. */
 export type QueryObserver = (method: string, via: Transport, code: number, seconds: number) => void;
 
-type Method = (params: unknown) => Promise<Answer>;
+/**
+ * What the asker may watch, as the watch policy decides (src/auth/policy.ts). No scope: everything (the
+ * built-in open policy, or the HTTP API's trusted backend). Asked only after pending presence changes
+ * are applied, so a group the asker has just joined counts.
+ *
+ * A query shows no more than subscriptions would deliver, and refuses the way SUBSCRIBE does: a
+ * question about one user or group the asker may not watch (whereNow, groupHereNow) is refused with
+ * 403, as an exact topic is granted 0x80; in a batch (hereNow, groupOnlineCount) what it may not watch
+ * is answered exactly as if the server knew nothing of it, as a wildcard is filtered. whereNow lists
+ * only groups the asker may watch.
+ */
+export interface WatchScope {
+  mayWatchUser(userId: string): boolean;
+  mayWatchGroup(groupId: string): boolean;
+}
+
+type Method = (params: unknown, scope: WatchScope | undefined) => Promise<Answer>;
 
 export const METHODS = ['hereNow', 'groupHereNow', 'groupOnlineCount', 'whereNow'] as const;
 export type MethodName = (typeof METHODS)[number];
@@ -131,17 +148,17 @@ export class QueryService {
     this.observe = options.observe ?? (() => {});
     this.log = options.log ?? silentLogger;
     this.methods = {
-      hereNow: (params) => this.hereNow(params),
-      groupHereNow: (params) => this.groupHereNow(params),
-      groupOnlineCount: (params) => this.groupOnlineCount(params),
-      whereNow: (params) => this.whereNow(params),
+      hereNow: (params, scope) => this.hereNow(params, scope),
+      groupHereNow: (params, scope) => this.groupHereNow(params, scope),
+      groupOnlineCount: (params, scope) => this.groupOnlineCount(params, scope),
+      whereNow: (params, scope) => this.whereNow(params, scope),
     };
   }
 
-  /** Runs one method with its params (anything; validated here), timing it. */
-  async call(method: string, params: unknown, via: Transport): Promise<Answer> {
+  /** Runs one method with its params (anything; validated here) for an asker of `scope`, timing it. */
+  async call(method: string, params: unknown, via: Transport, scope?: WatchScope): Promise<Answer> {
     const started = process.hrtime.bigint();
-    const answer = await this.dispatch(method, params);
+    const answer = await this.dispatch(method, params, scope);
     this.observed(isMethod(method) ? method : 'unknown', via, answer.ok ? 0 : answer.error.code, started);
     return answer;
   }
@@ -150,7 +167,7 @@ export class QueryService {
    * One MQTT-style request, `{"id","method","params"}`, to exactly one reply body. The id is echoed
    * whenever it could be read; a payload too large, not JSON, or without a usable id gets `id: null`.
    */
-  async request(payload: Buffer | string, via: Transport = 'mqtt'): Promise<ReplyBody> {
+  async request(payload: Buffer | string, via: Transport = 'mqtt', scope?: WatchScope): Promise<ReplyBody> {
     const started = process.hrtime.bigint();
     const envelope = this.open(payload);
     if (!envelope.ok) {
@@ -158,7 +175,7 @@ export class QueryService {
       return envelope.reply;
     }
     const { id, method, params } = envelope.value;
-    const answer = await this.dispatch(method, params ?? {});
+    const answer = await this.dispatch(method, params ?? {}, scope);
     this.observed(isMethod(method) ? method : 'unknown', via, answer.ok ? 0 : answer.error.code, started);
     return answer.ok ? { id, result: answer.result } : { id, error: answer.error };
   }
@@ -179,13 +196,13 @@ export class QueryService {
     return envelope;
   }
 
-  private async dispatch(method: string, params: unknown): Promise<Answer> {
+  private async dispatch(method: string, params: unknown, scope: WatchScope | undefined): Promise<Answer> {
     if (!isMethod(method)) return failure(QueryCode.NOT_FOUND, `unknown method '${method}'; known: ${METHODS.join(', ')}`);
     try {
       // Every change received before the question is applied first: a client that subscribes and then
       // asks sees its own membership, whatever the presence queue's backlog or the store's latency.
       await this.reader.settled();
-      return await this.methods[method](params);
+      return await this.methods[method](params, scope);
     } catch (error) {
       this.log.error('query failed', { method, error });
       return failure(QueryCode.INTERNAL, 'internal error');
@@ -196,19 +213,22 @@ export class QueryService {
     this.observe(method, via, code, Number(process.hrtime.bigint() - started) / 1e9);
   }
 
-  private async hereNow(params: unknown): Promise<Answer<HereNowResult>> {
+  private async hereNow(params: unknown, scope: WatchScope | undefined): Promise<Answer<HereNowResult>> {
     const checked = this.idList(checkHereNow(params), 'userIds');
     if (!checked.ok) return checked;
     const { userIds } = checked.value;
-    const states = await this.reader.users(userIds);
-    const users = userIds.map((id, i) => {
-      const state = states[i];
+    // Users the asker may not watch are not read at all: they are answered as unknown.
+    const visible = scope ? userIds.filter((id) => scope.mayWatchUser(id)) : userIds;
+    const states = await this.reader.users(visible);
+    const known = new Map(visible.map((id, i) => [id, states[i]]));
+    const users = userIds.map((id) => {
+      const state = known.get(id);
       return state ? { id, online: state.online, data: state.data, seq: state.seq } : { id, online: false, data: {}, seq: 0 };
     });
-    return { ok: true, result: { users }, known: states.every((state) => state !== undefined) };
+    return { ok: true, result: { users }, known: userIds.every((id) => known.get(id) !== undefined) };
   }
 
-  private async groupHereNow(params: unknown): Promise<Answer<GroupHereNowResult>> {
+  private async groupHereNow(params: unknown, scope: WatchScope | undefined): Promise<Answer<GroupHereNowResult>> {
     const checked = checkGroupHereNow(params);
     if (!checked.ok) return failure(QueryCode.BAD_REQUEST, `invalid params: ${checked.reason}`);
     const { groupId, limit = this.limits.defaultPageSize, offset = 0 } = checked.value;
@@ -217,6 +237,7 @@ export class QueryService {
     if (limit > this.limits.maxPageSize) {
       return failure(QueryCode.TOO_LARGE, `limit ${limit} is over the page size limit of ${this.limits.maxPageSize}`);
     }
+    if (scope && !scope.mayWatchGroup(groupId)) return failure(QueryCode.FORBIDDEN, `not allowed to watch group '${groupId}'`);
     const page = await this.reader.groupPage(groupId, limit, offset);
     const members = page.members.map(({ id, online, data, seq }) => ({ id, online, data, seq }));
     return {
@@ -226,22 +247,31 @@ export class QueryService {
     };
   }
 
-  private async groupOnlineCount(params: unknown): Promise<Answer<GroupOnlineCountResult>> {
+  private async groupOnlineCount(params: unknown, scope: WatchScope | undefined): Promise<Answer<GroupOnlineCountResult>> {
     const checked = this.idList(checkGroupOnlineCount(params), 'groupIds');
     if (!checked.ok) return checked;
-    const counts = await this.reader.groupOnlineCounts(checked.value.groupIds);
-    // fromEntries defines own properties, so an id such as `__proto__` is a plain key.
-    return { ok: true, result: { counts: Object.fromEntries(counts) }, known: true };
+    const { groupIds } = checked.value;
+    if (!scope) {
+      const counts = await this.reader.groupOnlineCounts(groupIds);
+      // fromEntries defines own properties, so an id such as `__proto__` is a plain key.
+      return { ok: true, result: { counts: Object.fromEntries(counts) }, known: true };
+    }
+    // A group the asker may not watch counts 0, as a group without members does.
+    const counts = await this.reader.groupOnlineCounts(groupIds.filter((id) => scope.mayWatchGroup(id)));
+    return { ok: true, result: { counts: Object.fromEntries(groupIds.map((id) => [id, counts.get(id) ?? 0])) }, known: true };
   }
 
-  private async whereNow(params: unknown): Promise<Answer<WhereNowResult>> {
+  private async whereNow(params: unknown, scope: WatchScope | undefined): Promise<Answer<WhereNowResult>> {
     const checked = checkWhereNow(params);
     if (!checked.ok) return failure(QueryCode.BAD_REQUEST, `invalid params: ${checked.reason}`);
     const { userId } = checked.value;
     const idProblem = invalidIdReason(userId);
     if (idProblem) return failure(QueryCode.BAD_REQUEST, `invalid params: /userId is not a valid id: ${idProblem}`);
+    if (scope && !scope.mayWatchUser(userId)) return failure(QueryCode.FORBIDDEN, `not allowed to watch user '${userId}'`);
     const state = await this.reader.user(userId);
-    return { ok: true, result: { userId, groups: state ? [...state.groups] : [] }, known: state !== undefined };
+    // Watching a user shows its online state, not its groups: those are seen only as a group's watcher.
+    const groups = state ? [...state.groups].filter((groupId) => !scope || scope.mayWatchGroup(groupId)) : [];
+    return { ok: true, result: { userId, groups }, known: state !== undefined };
   }
 
   private idList<K extends string, P extends Record<K, string[]>>(
