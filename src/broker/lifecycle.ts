@@ -11,7 +11,9 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
   broker.on('client', (client) => ctx.sessions.attach(client));
 
   broker.on('clientReady', (client) => {
-    if (ctx.closing()) return;
+    // aedes still reports ready a connection that closed while its CONNACK was being sent (its peer
+    // hung up); that connection's `clientDisconnect` has already passed, so an up now would never end.
+    if (ctx.closing() || client.closed) return;
     const identity = ctx.sessions.identity(client);
     if (!identity) return;
     void ctx.tracker.connectionUp({

@@ -1,0 +1,76 @@
+/**
+ * Regression tests for connection races in the aedes adapter. The exact moment a peer hangs up is
+ * not something a TCP client can aim at, so these hand aedes a stream whose far end the test controls
+ * (aedes.handle takes any duplex, as the WebSocket endpoint does) and end it at the precise step.
+ */
+import { Duplex } from 'node:stream';
+import type { Client } from 'aedes';
+import mqttPacket from 'mqtt-packet';
+import t from 'tap';
+import { client, watcher } from './fixtures/mqtt.js';
+import { serve } from './fixtures/server.js';
+
+/** A duplex whose writes (what the broker sends) go to `onWrite`; the test pushes what the peer sends. */
+function peer(onWrite: (packetType: number, self: Duplex) => void = () => {}): Duplex {
+  const self: Duplex = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, callback) {
+      onWrite(chunk[0]! >> 4, self);
+      callback();
+    },
+  });
+  self.on('error', () => {});
+  return self;
+}
+
+function connectPacket(clientId: string, username?: string): Buffer {
+  return mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId, username, keepalive: 0 });
+}
+
+const CONNACK = 2;
+
+/** Resolves once aedes has both reported `clientReady` and `clientDisconnect` for the client on `conn`. */
+function readyAndGone(aedes: import('aedes').Aedes, conn: Duplex): Promise<void> {
+  let ready = false;
+  let gone = false;
+  return new Promise((resolve) => {
+    const check = () => {
+      if (ready && gone) {
+        aedes.off('clientReady', onReady);
+        aedes.off('clientDisconnect', onGone);
+        // the adapter decides a disconnect one microtask later; let it
+        setImmediate(resolve);
+      }
+    };
+    const onReady = (c: Client) => {
+      if (c.conn === conn) (ready = true), check();
+    };
+    const onGone = (c: Client) => {
+      if (c.conn === conn) (gone = true), check();
+    };
+    aedes.on('clientReady', onReady);
+    aedes.on('clientDisconnect', onGone);
+  });
+}
+
+t.test('a peer that hangs up while its CONNACK is written is not left online', async (t) => {
+  const { server, mqttUrl } = await serve(t);
+  const watch = await watcher(t, mqttUrl);
+  const { aedes, tracker } = server.broker;
+  const conn = peer((type, self) => {
+    if (type === CONNACK) self.push(null); // the peer's FIN, right behind the CONNACK
+  });
+  const settled = readyAndGone(aedes, conn);
+  aedes.handle(conn);
+  conn.push(connectPacket('ghost'));
+  await settled;
+  await tracker.settled();
+  t.notOk((await tracker.user('ghost'))?.online, 'ghost is not online');
+  t.equal((await tracker.stats()).connections, 1, 'only the watcher is connected');
+  // a live client afterwards: its online is the next event, nothing about the ghost came before it
+  await client(t, mqttUrl, { clientId: 'after' });
+  const next = await watch.next('online of after');
+  t.match(next.json, { action: 'online', id: 'after' });
+  const ghostEvents = watch.all.filter((m) => m.json.id === 'ghost');
+  t.ok(ghostEvents.length % 2 === 0 && ghostEvents.at(-1)?.json.action !== 'online', 'no dangling online for the ghost');
+});
