@@ -7,7 +7,7 @@ import { Duplex } from 'node:stream';
 import type { Client } from 'aedes';
 import mqttPacket from 'mqtt-packet';
 import t from 'tap';
-import { client, watcher } from './fixtures/mqtt.js';
+import { client, once, subscribe, watcher } from './fixtures/mqtt.js';
 import { serve } from './fixtures/server.js';
 
 /** A duplex whose writes (what the broker sends) go to `onWrite`; the test pushes what the peer sends. */
@@ -74,3 +74,43 @@ t.test('a peer that hangs up while its CONNACK is written is not left online', a
   const ghostEvents = watch.all.filter((m) => m.json.id === 'ghost');
   t.ok(ghostEvents.length % 2 === 0 && ghostEvents.at(-1)?.json.action !== 'online', 'no dangling online for the ghost');
 });
+
+for (const moment of ['before it is registered', 'while the old connection is being closed'] as const) {
+  t.test(`a takeover whose new connection dies ${moment} still ends the old one's presence`, async (t) => {
+    const { server, mqttUrl } = await serve(t);
+    const watch = await watcher(t, mqttUrl);
+    const { aedes, tracker } = server.broker;
+    const old = await client(t, mqttUrl, { clientId: 'dev-1', username: 'carol' });
+    await subscribe(old, 'group/g1'); // with a subscription aedes closes the old connection asynchronously
+    await watch.find((m) => m.json.id === 'carol' && m.json.action === 'join', 'carol joins g1');
+    const oldClosed = once(old, 'close', 'the old connection to be closed by the takeover');
+
+    const taker = peer();
+    const authenticate = aedes.authenticate;
+    t.teardown(() => void (aedes.authenticate = authenticate));
+    aedes.authenticate = (c, username, password, done) =>
+      authenticate(c, username, password, (error, ok) => {
+        done(error, ok);
+        if (c.conn !== taker) return;
+        // The new connection's socket dies: at once (it is not registered yet), or one turn later,
+        // while aedes is still closing the old connection's subscriptions.
+        if (moment === 'before it is registered') taker.destroy();
+        else setImmediate(() => taker.destroy());
+      });
+    aedes.handle(taker);
+    taker.push(connectPacket('dev-1', 'carol'));
+
+    await oldClosed;
+    const offline = await watch.find((m) => m.topic === 'presence/user/carol', 'carol offline');
+    t.match(offline.json, { action: 'offline', id: 'carol' });
+    await tracker.settled();
+    t.match(await tracker.user('carol'), { online: false, connections: 0, groups: ['g1'] });
+    t.notOk(aedes.clients['dev-1'], 'aedes holds no dead client under the id');
+    t.equal(server.broker.connectedClients, 1, 'only the watcher is a live session');
+
+    // the id is usable again, and a new connection under it comes online normally
+    await client(t, mqttUrl, { clientId: 'dev-1', username: 'carol' });
+    const back = await watch.find((m) => m.topic === 'presence/user/carol', 'carol online again');
+    t.match(back.json, { action: 'online' });
+  });
+}

@@ -1,4 +1,4 @@
-import type { Aedes } from 'aedes';
+import type { Aedes, Client } from 'aedes';
 import type { BrokerContext } from './context.js';
 import { restoredMemberships } from './subscribe.js';
 
@@ -8,7 +8,13 @@ import { restoredMemberships } from './subscribe.js';
  * in one synchronous run, so waiting one microtask before deciding tells the two apart.
  */
 export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
-  broker.on('client', (client) => ctx.sessions.attach(client));
+  const registry = guardRegistry(broker);
+  broker.on('client', (client) => {
+    // A takeover whose new connection died while the old one was being closed is still registered
+    // by aedes; undo that, so the id is free and nothing mistakes the dead client for a successor.
+    if (client.closed) return registry.unregisterClient(client);
+    ctx.sessions.attach(client);
+  });
 
   broker.on('clientReady', (client) => {
     // aedes still reports ready a connection that closed while its CONNACK was being sent (its peer
@@ -36,7 +42,8 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
     if (!identity) return;
     queueMicrotask(() => {
       const successor = ctx.sessions.current(client.id);
-      const successorUser = successor && successor !== client ? ctx.sessions.identity(successor)?.userId : undefined;
+      const successorUser =
+        successor && successor !== client && !successor.closed ? ctx.sessions.identity(successor)?.userId : undefined;
       // Taken over by the same user: the connection lives on under the new socket.
       if (successorUser === identity.userId) return;
       const reason = successorUser ? 'takeover' : ctx.sessions.endingOf(client);
@@ -45,3 +52,23 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
   });
 }
 
+
+interface Registry {
+  clients: Record<string, Client | undefined>;
+  unregisterClient(client: Client): void;
+}
+
+/**
+ * aedes unregisters a closing client if ANY client holds its id. A connection that dies between
+ * CONNECT and its registration (say, the new side of a takeover) thereby unregisters the live
+ * client under that id, whose own `clientDisconnect` then never comes: its user would stay online
+ * forever. Only the registered client itself may unregister.
+ */
+function guardRegistry(broker: Aedes): Registry {
+  const registry = broker as unknown as Registry;
+  const unregister = registry.unregisterClient.bind(broker);
+  registry.unregisterClient = (client) => {
+    if (registry.clients[client.id] === client) unregister(client);
+  };
+  return registry;
+}
