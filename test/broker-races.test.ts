@@ -83,7 +83,7 @@ for (const moment of ['before it is registered', 'while the old connection is be
     const old = await client(t, mqttUrl, { clientId: 'dev-1', username: 'carol' });
     await subscribe(old, 'group/g1'); // with a subscription aedes closes the old connection asynchronously
     await watch.find((m) => m.json.id === 'carol' && m.json.action === 'join', 'carol joins g1');
-    const oldClosed = once(old, 'close', 'the old connection to be closed by the takeover');
+    const oldClosed = once(old as unknown as NodeJS.EventEmitter, 'close', 'the old connection to be closed by the takeover');
 
     const taker = peer();
     const authenticate = aedes.authenticate;
@@ -105,7 +105,7 @@ for (const moment of ['before it is registered', 'while the old connection is be
     t.match(offline.json, { action: 'offline', id: 'carol' });
     await tracker.settled();
     t.match(await tracker.user('carol'), { online: false, connections: 0, groups: ['g1'] });
-    t.notOk(aedes.clients['dev-1'], 'aedes holds no dead client under the id');
+    t.notOk((aedes as unknown as { clients: Record<string, unknown> }).clients['dev-1'], 'aedes holds no dead client under the id');
     t.equal(server.broker.connectedClients, 1, 'only the watcher is a live session');
 
     // the id is usable again, and a new connection under it comes online normally
