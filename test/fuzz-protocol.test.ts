@@ -4,29 +4,16 @@
  * publishes. Deterministic (seeded), bounded. Afterwards the broker must still serve, its heap must
  * be back within bounds, and its presence state must equal the truth.
  */
-import type { Client, Subscription } from 'aedes';
 import t, { type Test } from 'tap';
 import { client, watcher, type Inbox } from './fixtures/mqtt.js';
 import { Rng, generate, heapAfterGc, mutate, patchBytes, pool, rawSession, waitFor, type Ending } from './fixtures/raw.js';
 import { serve } from './fixtures/server.js';
+import { EventAudit, trackTruth } from './fixtures/truth.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 7_2026);
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
 const MARK = 'SPOOF-MARK';
 const ENDINGS: Ending[] = ['disconnect', 'destroy', 'end'];
-
-/** The contract's id rule, written independently of src/core/ids.ts. */
-function validId(id: string | undefined): id is string {
-  if (!id || id.startsWith('$') || /[/+#\u0000]/.test(id)) return false;
-  if (/[\uD800-\uDFFF]/u.test(id.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, ''))) return false;
-  return [...id].length <= 128;
-}
-/** The group a subscription filter makes its subscriber a member of, per the contract. */
-function groupOf(filter: string): string | undefined {
-  if (!filter.startsWith('group/')) return undefined;
-  const id = filter.split('/')[1];
-  return validId(id) ? id : undefined;
-}
 
 const GROUPS = ['g1', 'g2', 'g3', 'ü-grp', '𝄞'];
 function subscriptionTopics(rng: Rng, self: string): string {
@@ -84,135 +71,18 @@ function spoofPublish(rng: Rng, self: string): Record<string, unknown> {
   return { cmd: 'publish', topic, payload, qos: rng.int(3), retain: rng.chance(0.3), messageId: 1 + rng.int(65_000), dup: false };
 }
 
-function subscriptionsOf(c: Client): Record<string, unknown> {
-  return (c as Client & { subscriptions?: Record<string, unknown> }).subscriptions ?? {};
-}
-
-/** The announcement protocol's membership payloads: empty is a leave, else {"action":"join"|"leave"}. */
-function memberAction(payload: Buffer): 'join' | 'leave' | undefined {
-  if (payload.length === 0) return 'leave';
-  if (payload.length > 1024) return undefined;
-  try {
-    const value = JSON.parse(payload.toString('utf8')) as { action?: unknown };
-    if (value && typeof value === 'object' && !Array.isArray(value) && (value.action === 'join' || value.action === 'leave')) return value.action;
-  } catch {
-    // not JSON: refused
-  }
-  return undefined;
-}
-
-interface Truth {
-  members: Map<string, Set<string>>;
-}
-
-/** Memberships the contract implies from what aedes actually granted and unsubscribed. */
-function trackTruth(aedes: import('aedes').Aedes, userOf: (client: Client) => string | undefined): Truth {
-  const members = new Map<string, Set<string>>();
-  aedes.on('subscribe', (subs: Subscription[], c: Client) => {
-    const user = userOf(c);
-    if (!user) return;
-    for (const sub of subs) {
-      const g = (sub.qos as number) === 128 ? undefined : groupOf(sub.topic); // 128: refused
-      if (!g) continue;
-      if (!members.has(user)) members.set(user, new Set());
-      members.get(user)!.add(g);
-    }
-  });
-  // A member announcement on the client's own member topic joins or leaves too (accepted in serve
-  // mode). Observed where the broker decides on it, ahead of the adapter, without changing anything.
-  const authorizePublish = aedes.authorizePublish;
-  aedes.authorizePublish = (c, packet, done) => {
-    const user = c && !c.closed ? userOf(c) : undefined;
-    const [prefix, kind, g, target, ...rest] = packet.topic.split('/');
-    if (user && prefix === 'presence' && kind === 'member' && target === user && rest.length === 0 && validId(g)) {
-      const action = memberAction(Buffer.from(packet.payload as Buffer));
-      if (action === 'join') {
-        if (!members.has(user)) members.set(user, new Set());
-        members.get(user)!.add(g);
-      } else if (action === 'leave') members.get(user)?.delete(g);
-    }
-    authorizePublish.call(aedes, c, packet, done);
-  };
-  // A persistent session comes back with its subscriptions (aedes emits no `subscribe` for them).
-  aedes.on('clientReady', (c: Client) => {
-    const user = userOf(c);
-    if (!user || c.clean || c.closed) return;
-    for (const filter of Object.keys(subscriptionsOf(c))) {
-      const g = groupOf(filter);
-      if (!g) continue;
-      if (!members.has(user)) members.set(user, new Set());
-      members.get(user)!.add(g);
-    }
-  });
-  aedes.on('unsubscribe', (topics: string[], c: Client) => {
-    if (c.closed) return; // a session ending is not a leave
-    const user = userOf(c);
-    if (!user) return;
-    const remaining = Object.keys(subscriptionsOf(c));
-    for (const topic of topics) {
-      const g = groupOf(topic);
-      if (!g || remaining.some((f) => groupOf(f) === g)) continue;
-      members.get(user)?.delete(g);
-    }
-  });
-  return { members };
-}
-
 /** What a watcher saw must all be genuine: the product's events, well-formed, never a spoof. */
 function checkGenuine(t: Test, inbox: Inbox): void {
-  const lastSeq = new Map<string, number>();
-  const lastAction = new Map<string, string>();
-  let problems = 0;
-  for (const m of inbox.all) {
-    const text = m.payload.toString();
-    if (!m.topic.startsWith('presence/')) continue; // ordinary application traffic, whatever it says
-    if (text.includes(MARK) || text.includes('"victim"')) {
-      problems++;
-      t.fail(`a spoofed message reached the watcher on ${m.topic}: ${text.slice(0, 200)}`);
-      continue;
-    }
-    const kind = m.topic.split('/')[1];
-    if (kind !== 'user' && kind !== 'group') {
-      problems++;
-      t.fail(`a non-event topic reached the watcher: ${m.topic}`);
-      continue;
-    }
-    const e = m.json as { id?: string; action?: string; seq?: number; time?: number; groupId?: string; groupOnlineCount?: number };
-    const wellFormed =
-      validId(e.id) &&
-      typeof e.seq === 'number' &&
-      typeof e.time === 'number' &&
-      (kind === 'user' ? ['online', 'offline'] : ['online', 'offline', 'join', 'leave']).includes(e.action ?? '') &&
-      (kind === 'user' ? m.topic === `presence/user/${e.id}` : m.topic === `presence/group/${e.groupId}` && typeof e.groupOnlineCount === 'number');
-    if (!wellFormed) {
-      problems++;
-      t.fail(`malformed event on ${m.topic}: ${text.slice(0, 200)}`);
-      continue;
-    }
-    if (m.retain) continue; // a retained copy is the latest state again, not a new event
-    const prev = lastSeq.get(e.id!) ?? -Infinity;
-    if (!(e.seq! > prev)) {
-      problems++;
-      t.fail(`seq of ${e.id} went from ${prev} to ${e.seq}`);
-    }
-    lastSeq.set(e.id!, e.seq!);
-    if (kind === 'user') {
-      if (e.action === 'offline' && lastAction.get(e.id!) !== 'online') {
-        problems++;
-        t.fail(`offline of ${e.id} without an online before it`);
-      }
-      lastAction.set(e.id!, e.action!);
-    }
-  }
-  t.equal(problems, 0, `all ${inbox.all.length} messages the watcher received are genuine`);
+  const audit = new EventAudit([MARK, '"victim"']);
+  for (const m of inbox.all) audit.feed(m.topic, m.payload, m.retain);
+  t.same(audit.problems, [], `all ${inbox.all.length} messages the watcher received are genuine`);
 }
 
 t.test('protocol fuzz: the broker stays up, bounded and truthful', async (t) => {
   const { server, mqttUrl, logs } = await serve(t, { logLevel: 'warn' });
   const { aedes, tracker } = server.broker;
   const port = server.mqttPort;
-  // Fuzz connections below identify without a username, so the user id is the client id.
-  const truth = trackTruth(aedes, (c) => c.id ?? undefined);
+  const truth = trackTruth(aedes);
   const watch = await watcher(t, mqttUrl, ['presence/user/+', 'presence/group/+', 'presence/#', '#']);
   const live = aedes as unknown as { connectedClients: number };
 
@@ -387,9 +257,8 @@ t.test('protocol fuzz: the broker stays up, bounded and truthful', async (t) => 
     t.equal((await tracker.user('victim'))?.online ?? false, false, 'the spoofing target never came online');
     t.same((await tracker.user('victim'))?.groups ?? [], [], 'nor joined anything');
 
-    let truthTotal = 0;
+    const truthTotal = truth.total();
     for (const [user, groups] of truth.members) {
-      truthTotal += groups.size;
       t.same([...((await tracker.user(user))?.groups ?? [])].sort(), [...groups].sort(), `memberships of ${user}`);
     }
     t.equal(stats.memberships, truthTotal, 'no membership beyond those valid subscriptions made');
