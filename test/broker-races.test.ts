@@ -114,3 +114,46 @@ for (const moment of ['before it is registered', 'while the old connection is be
     t.match(back.json, { action: 'online' });
   });
 }
+
+t.test('two CONNECTs with one id registering at once leave one live client and exact counts', async (t) => {
+  const { server, mqttUrl } = await serve(t);
+  const watch = await watcher(t, mqttUrl);
+  const { aedes, tracker } = server.broker;
+  const registry = aedes as unknown as { connectedClients: number; clients: Record<string, { conn: unknown }> };
+  const old = await client(t, mqttUrl, { clientId: 'dev-2', username: 'dave' });
+  await subscribe(old, 'group/g1'); // so aedes closes the old connection asynchronously
+  await watch.find((m) => m.json.id === 'dave' && m.json.action === 'join', 'dave joins g1');
+  const oldClosed = once(old as unknown as NodeJS.EventEmitter, 'close', 'the old connection to be taken over');
+
+  // Both arrive in one turn: the first one's registration waits for the old client to close, the
+  // second finds it already closing and registers at once; then the first registers over it.
+  const readies: Duplex[] = [];
+  const first = peer();
+  const second = peer();
+  const bothReady = new Promise<void>((resolve) =>
+    aedes.on('clientReady', (c: Client) => {
+      if (c.conn === first || c.conn === second) readies.push(c.conn as Duplex);
+      if (readies.length === 2) resolve();
+    }),
+  );
+  aedes.handle(first);
+  aedes.handle(second);
+  first.push(connectPacket('dev-2', 'dave'));
+  second.push(connectPacket('dev-2', 'dave'));
+  await oldClosed;
+  await bothReady;
+  await tracker.settled();
+
+  const alive = [first, second].filter((d) => !d.destroyed);
+  t.equal(alive.length, 1, 'exactly one of the two is still connected');
+  t.equal(registry.clients['dev-2']?.conn, alive[0], 'and it is the registered one');
+  t.equal(registry.connectedClients, 2, 'aedes counts the watcher and that one');
+  t.equal(server.broker.connectedClients, 2, 'so does the adapter');
+  t.match(await tracker.user('dave'), { online: true, connections: 1 });
+
+  alive[0]!.destroy();
+  const offline = await watch.find((m) => m.topic === 'presence/user/dave', 'dave offline');
+  t.match(offline.json, { action: 'offline' });
+  t.equal(registry.connectedClients, 1, 'back to the watcher alone');
+  t.match(await tracker.user('dave'), { online: false, connections: 0 });
+});

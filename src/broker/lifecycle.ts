@@ -10,10 +10,15 @@ import { restoredMemberships } from './subscribe.js';
 export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
   const registry = guardRegistry(broker);
   broker.on('client', (client) => {
+    registry.registered.add(client);
     // A takeover whose new connection died while the old one was being closed is still registered
     // by aedes; undo that, so the id is free and nothing mistakes the dead client for a successor.
     if (client.closed) return registry.unregisterClient(client);
+    const displaced = ctx.sessions.current(client.id);
     ctx.sessions.attach(client);
+    // Two CONNECTs with one id registering at once: aedes closes the old client for only one of
+    // them, and the other overwrites a live client it never closed. Finish that takeover here.
+    if (displaced && displaced !== client && !displaced.closed) displaced.close();
   });
 
   broker.on('clientReady', (client) => {
@@ -55,20 +60,30 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
 
 interface Registry {
   clients: Record<string, Client | undefined>;
+  connectedClients: number;
   unregisterClient(client: Client): void;
+  /** Clients aedes registered (its `client` event) and that have not been unregistered since. */
+  registered: WeakSet<Client>;
 }
 
 /**
- * aedes unregisters a closing client if ANY client holds its id. A connection that dies between
+ * aedes unregisters a closing client if ANY client holds its id: a connection that dies between
  * CONNECT and its registration (say, the new side of a takeover) thereby unregisters the live
- * client under that id, whose own `clientDisconnect` then never comes: its user would stay online
- * forever. Only the registered client itself may unregister.
+ * client under that id, whose own `clientDisconnect` then never comes, so its user would stay
+ * online forever. Here a client unregisters only itself; one that was registered but has since
+ * been displaced under its id by a newer client still ends (count and `clientDisconnect`), without
+ * touching the newer one; one never registered has nothing to undo.
  */
 function guardRegistry(broker: Aedes): Registry {
   const registry = broker as unknown as Registry;
   const unregister = registry.unregisterClient.bind(broker);
+  registry.registered = new WeakSet();
   registry.unregisterClient = (client) => {
-    if (registry.clients[client.id] === client) unregister(client);
+    const wasRegistered = registry.registered.delete(client);
+    if (registry.clients[client.id] === client) return unregister(client);
+    if (!wasRegistered) return;
+    registry.connectedClients--;
+    broker.emit('clientDisconnect', client);
   };
   return registry;
 }
