@@ -1,4 +1,4 @@
-import type { Aedes } from 'aedes';
+import type { Aedes, Client } from 'aedes';
 import type { BrokerContext } from './context.js';
 import { restoredMemberships } from './subscribe.js';
 
@@ -8,10 +8,23 @@ import { restoredMemberships } from './subscribe.js';
  * in one synchronous run, so waiting one microtask before deciding tells the two apart.
  */
 export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
-  broker.on('client', (client) => ctx.sessions.attach(client));
+  const registry = guardRegistry(broker);
+  broker.on('client', (client) => {
+    registry.registered.add(client);
+    // A takeover whose new connection died while the old one was being closed is still registered
+    // by aedes; undo that, so the id is free and nothing mistakes the dead client for a successor.
+    if (client.closed) return registry.unregisterClient(client);
+    const displaced = ctx.sessions.current(client.id);
+    ctx.sessions.attach(client);
+    // Two CONNECTs with one id registering at once: aedes closes the old client for only one of
+    // them, and the other overwrites a live client it never closed. Finish that takeover here.
+    if (displaced && displaced !== client && !displaced.closed) displaced.close();
+  });
 
   broker.on('clientReady', (client) => {
-    if (ctx.closing()) return;
+    // aedes still reports ready a connection that closed while its CONNACK was being sent (its peer
+    // hung up); that connection's `clientDisconnect` has already passed, so an up now would never end.
+    if (ctx.closing() || client.closed) return;
     const identity = ctx.sessions.identity(client);
     if (!identity) return;
     void ctx.tracker.connectionUp({
@@ -34,7 +47,8 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
     if (!identity) return;
     queueMicrotask(() => {
       const successor = ctx.sessions.current(client.id);
-      const successorUser = successor && successor !== client ? ctx.sessions.identity(successor)?.userId : undefined;
+      const successorUser =
+        successor && successor !== client && !successor.closed ? ctx.sessions.identity(successor)?.userId : undefined;
       // Taken over by the same user: the connection lives on under the new socket.
       if (successorUser === identity.userId) return;
       const reason = successorUser ? 'takeover' : ctx.sessions.endingOf(client);
@@ -43,3 +57,33 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
   });
 }
 
+
+interface Registry {
+  clients: Record<string, Client | undefined>;
+  connectedClients: number;
+  unregisterClient(client: Client): void;
+  /** Clients aedes registered (its `client` event) and that have not been unregistered since. */
+  registered: WeakSet<Client>;
+}
+
+/**
+ * aedes unregisters a closing client if ANY client holds its id: a connection that dies between
+ * CONNECT and its registration (say, the new side of a takeover) thereby unregisters the live
+ * client under that id, whose own `clientDisconnect` then never comes, so its user would stay
+ * online forever. Here a client unregisters only itself; one that was registered but has since
+ * been displaced under its id by a newer client still ends (count and `clientDisconnect`), without
+ * touching the newer one; one never registered has nothing to undo.
+ */
+function guardRegistry(broker: Aedes): Registry {
+  const registry = broker as unknown as Registry;
+  const unregister = registry.unregisterClient.bind(broker);
+  registry.registered = new WeakSet();
+  registry.unregisterClient = (client) => {
+    const wasRegistered = registry.registered.delete(client);
+    if (registry.clients[client.id] === client) return unregister(client);
+    if (!wasRegistered) return;
+    registry.connectedClients--;
+    broker.emit('clientDisconnect', client);
+  };
+  return registry;
+}

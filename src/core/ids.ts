@@ -13,7 +13,9 @@ export function invalidIdReason(id: unknown): string | undefined {
   for (const ch of id) {
     count++;
     if (ch === '/' || ch === '+' || ch === '#' || ch === '\u0000') return `contains '${ch === '\u0000' ? 'NUL' : ch}'`;
-    if (ch >= '\uD800' && ch <= '\uDFFF') return 'contains a lone surrogate (not valid UTF-8)';
+    // `ch` is a whole code point: a pair (emoji, CJK extensions) has length 2 and is fine; only an
+    // unpaired half, which has no UTF-8 encoding, is refused.
+    if (ch.length === 1 && ch >= '\uD800' && ch <= '\uDFFF') return 'contains a lone surrogate (not valid UTF-8)';
   }
   if (count > MAX_ID_LENGTH) return `longer than ${MAX_ID_LENGTH} characters`;
   if (id.startsWith('$')) return "starts with '$'";

@@ -1,0 +1,159 @@
+/**
+ * Regression tests for connection races in the aedes adapter. The exact moment a peer hangs up is
+ * not something a TCP client can aim at, so these hand aedes a stream whose far end the test controls
+ * (aedes.handle takes any duplex, as the WebSocket endpoint does) and end it at the precise step.
+ */
+import { Duplex } from 'node:stream';
+import type { Client } from 'aedes';
+import mqttPacket from 'mqtt-packet';
+import t from 'tap';
+import { client, once, subscribe, watcher } from './fixtures/mqtt.js';
+import { serve } from './fixtures/server.js';
+
+/** A duplex whose writes (what the broker sends) go to `onWrite`; the test pushes what the peer sends. */
+function peer(onWrite: (packetType: number, self: Duplex) => void = () => {}): Duplex {
+  const self: Duplex = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, callback) {
+      onWrite(chunk[0]! >> 4, self);
+      callback();
+    },
+  });
+  self.on('error', () => {});
+  return self;
+}
+
+function connectPacket(clientId: string, username?: string): Buffer {
+  return mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId, username, keepalive: 0 });
+}
+
+const CONNACK = 2;
+
+/** Resolves once aedes has both reported `clientReady` and `clientDisconnect` for the client on `conn`. */
+function readyAndGone(aedes: import('aedes').Aedes, conn: Duplex): Promise<void> {
+  let ready = false;
+  let gone = false;
+  return new Promise((resolve) => {
+    const check = () => {
+      if (ready && gone) {
+        aedes.off('clientReady', onReady);
+        aedes.off('clientDisconnect', onGone);
+        // the adapter decides a disconnect one microtask later; let it
+        setImmediate(resolve);
+      }
+    };
+    const onReady = (c: Client) => {
+      if (c.conn === conn) (ready = true), check();
+    };
+    const onGone = (c: Client) => {
+      if (c.conn === conn) (gone = true), check();
+    };
+    aedes.on('clientReady', onReady);
+    aedes.on('clientDisconnect', onGone);
+  });
+}
+
+t.test('a peer that hangs up while its CONNACK is written is not left online', async (t) => {
+  const { server, mqttUrl } = await serve(t);
+  const watch = await watcher(t, mqttUrl);
+  const { aedes, tracker } = server.broker;
+  const conn = peer((type, self) => {
+    if (type === CONNACK) self.push(null); // the peer's FIN, right behind the CONNACK
+  });
+  const settled = readyAndGone(aedes, conn);
+  aedes.handle(conn);
+  conn.push(connectPacket('ghost'));
+  await settled;
+  await tracker.settled();
+  t.notOk((await tracker.user('ghost'))?.online, 'ghost is not online');
+  t.equal((await tracker.stats()).connections, 1, 'only the watcher is connected');
+  // a live client afterwards: its online is the next event, nothing about the ghost came before it
+  await client(t, mqttUrl, { clientId: 'after' });
+  const next = await watch.next('online of after');
+  t.match(next.json, { action: 'online', id: 'after' });
+  const ghostEvents = watch.all.filter((m) => m.json.id === 'ghost');
+  t.ok(ghostEvents.length % 2 === 0 && ghostEvents.at(-1)?.json.action !== 'online', 'no dangling online for the ghost');
+});
+
+for (const moment of ['before it is registered', 'while the old connection is being closed'] as const) {
+  t.test(`a takeover whose new connection dies ${moment} still ends the old one's presence`, async (t) => {
+    const { server, mqttUrl } = await serve(t);
+    const watch = await watcher(t, mqttUrl);
+    const { aedes, tracker } = server.broker;
+    const old = await client(t, mqttUrl, { clientId: 'dev-1', username: 'carol' });
+    await subscribe(old, 'group/g1'); // with a subscription aedes closes the old connection asynchronously
+    await watch.find((m) => m.json.id === 'carol' && m.json.action === 'join', 'carol joins g1');
+    const oldClosed = once(old as unknown as NodeJS.EventEmitter, 'close', 'the old connection to be closed by the takeover');
+
+    const taker = peer();
+    const authenticate = aedes.authenticate;
+    t.teardown(() => void (aedes.authenticate = authenticate));
+    aedes.authenticate = (c, username, password, done) =>
+      authenticate(c, username, password, (error, ok) => {
+        done(error, ok);
+        if (c.conn !== taker) return;
+        // The new connection's socket dies: at once (it is not registered yet), or one turn later,
+        // while aedes is still closing the old connection's subscriptions.
+        if (moment === 'before it is registered') taker.destroy();
+        else setImmediate(() => taker.destroy());
+      });
+    aedes.handle(taker);
+    taker.push(connectPacket('dev-1', 'carol'));
+
+    await oldClosed;
+    const offline = await watch.find((m) => m.topic === 'presence/user/carol', 'carol offline');
+    t.match(offline.json, { action: 'offline', id: 'carol' });
+    await tracker.settled();
+    t.match(await tracker.user('carol'), { online: false, connections: 0, groups: ['g1'] });
+    t.notOk((aedes as unknown as { clients: Record<string, unknown> }).clients['dev-1'], 'aedes holds no dead client under the id');
+    t.equal(server.broker.connectedClients, 1, 'only the watcher is a live session');
+
+    // the id is usable again, and a new connection under it comes online normally
+    await client(t, mqttUrl, { clientId: 'dev-1', username: 'carol' });
+    const back = await watch.find((m) => m.topic === 'presence/user/carol', 'carol online again');
+    t.match(back.json, { action: 'online' });
+  });
+}
+
+t.test('two CONNECTs with one id registering at once leave one live client and exact counts', async (t) => {
+  const { server, mqttUrl } = await serve(t);
+  const watch = await watcher(t, mqttUrl);
+  const { aedes, tracker } = server.broker;
+  const registry = aedes as unknown as { connectedClients: number; clients: Record<string, { conn: unknown }> };
+  const old = await client(t, mqttUrl, { clientId: 'dev-2', username: 'dave' });
+  await subscribe(old, 'group/g1'); // so aedes closes the old connection asynchronously
+  await watch.find((m) => m.json.id === 'dave' && m.json.action === 'join', 'dave joins g1');
+  const oldClosed = once(old as unknown as NodeJS.EventEmitter, 'close', 'the old connection to be taken over');
+
+  // Both arrive in one turn: the first one's registration waits for the old client to close, the
+  // second finds it already closing and registers at once; then the first registers over it.
+  const readies: Duplex[] = [];
+  const first = peer();
+  const second = peer();
+  const bothReady = new Promise<void>((resolve) =>
+    aedes.on('clientReady', (c: Client) => {
+      if (c.conn === first || c.conn === second) readies.push(c.conn as Duplex);
+      if (readies.length === 2) resolve();
+    }),
+  );
+  aedes.handle(first);
+  aedes.handle(second);
+  first.push(connectPacket('dev-2', 'dave'));
+  second.push(connectPacket('dev-2', 'dave'));
+  await oldClosed;
+  await bothReady;
+  await tracker.settled();
+
+  const alive = [first, second].filter((d) => !d.destroyed);
+  t.equal(alive.length, 1, 'exactly one of the two is still connected');
+  t.equal(registry.clients['dev-2']?.conn, alive[0], 'and it is the registered one');
+  t.equal(registry.connectedClients, 2, 'aedes counts the watcher and that one');
+  t.equal(server.broker.connectedClients, 2, 'so does the adapter');
+  t.match(await tracker.user('dave'), { online: true, connections: 1 });
+
+  alive[0]!.destroy();
+  const offline = await watch.find((m) => m.topic === 'presence/user/dave', 'dave offline');
+  t.match(offline.json, { action: 'offline' });
+  t.equal(registry.connectedClients, 1, 'back to the watcher alone');
+  t.match(await tracker.user('dave'), { online: false, connections: 0 });
+});
