@@ -9,6 +9,7 @@ import mqttPacket from 'mqtt-packet';
 import t from 'tap';
 import { client, once, subscribe, watcher } from './fixtures/mqtt.js';
 import { serve } from './fixtures/server.js';
+import { RawClient } from './fixtures/raw.js';
 
 /** A duplex whose writes (what the broker sends) go to `onWrite`; the test pushes what the peer sends. */
 function peer(onWrite: (packetType: number, self: Duplex) => void = () => {}): Duplex {
@@ -156,4 +157,21 @@ t.test('two CONNECTs with one id registering at once leave one live client and e
   t.match(offline.json, { action: 'offline' });
   t.equal(registry.connectedClients, 1, 'back to the watcher alone');
   t.match(await tracker.user('dave'), { online: false, connections: 0 });
+});
+
+t.test('a persistent session whose SUBSCRIBE carried a too-deep filter can still reconnect', async (t) => {
+  const { server, mqttUrl } = await serve(t);
+  const watch = await watcher(t, mqttUrl);
+  const first = await RawClient.open(t, server.mqttPort);
+  t.equal(await first.connect({ clientId: 'deep-1', username: 'deep', clean: false }), 0);
+  await watch.find((m) => m.json.id === 'deep' && m.json.action === 'online', 'deep online');
+  // aedes refuses the 121-level filter (and drops the connection), but persists the packet's whole
+  // list once the valid filter after it is granted (found by the protocol fuzz, seed 11).
+  first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a/'.repeat(120) + 'x', qos: 0 }, { topic: 'group/ok', qos: 1 }] });
+  await first.whenClosed();
+  await watch.find((m) => m.json.id === 'deep' && m.json.action === 'offline', 'deep offline');
+  const again = await RawClient.open(t, server.mqttPort);
+  t.equal(await again.connect({ clientId: 'deep-1', username: 'deep', clean: false }), 0, 'the session is restorable');
+  const online = await watch.find((m) => m.json.id === 'deep' && m.json.action === 'online', 'deep online again');
+  t.equal(online.topic, 'presence/user/deep');
 });

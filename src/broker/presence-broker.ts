@@ -10,6 +10,7 @@ import type { BrokerContext } from './context.js';
 import { EventPublisher, aedesSender } from './event-publisher.js';
 import { guardPackets } from './packet-guard.js';
 import { indexRetained } from './retained-index.js';
+import { guardSubscriptionStore } from './subscription-store-guard.js';
 import { wireLifecycle } from './lifecycle.js';
 import { authorizePublish, forward, type QueryHandler } from './publish.js';
 import { Sessions } from './sessions.js';
@@ -80,7 +81,9 @@ export class PresenceBroker {
 
   static async create(options: PresenceBrokerOptions): Promise<PresenceBroker> {
     const aedes = await Aedes.createBroker({ id: 'presence-bridge' });
-    indexRetained((aedes as unknown as { persistence: Parameters<typeof indexRetained>[0] }).persistence);
+    const persistence = (aedes as unknown as { persistence: Parameters<typeof indexRetained>[0] & Parameters<typeof guardSubscriptionStore>[0] }).persistence;
+    indexRetained(persistence);
+    guardSubscriptionStore(persistence, (aedes as unknown as { maxTopicLevels: number }).maxTopicLevels);
     return new PresenceBroker(aedes, options);
   }
 
