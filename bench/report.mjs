@@ -12,7 +12,7 @@ const verdict = (row) => (row.status && row.status !== 'ok' ? row.status : row.p
 
 export function table(rows, meta) {
   const lines = [
-    `Run ${rows[0]?.time?.slice(0, 16).replace('T', ' ') ?? ''} UTC, node ${meta.node}, ${meta.seconds} s in all. Sizes: \`${JSON.stringify(meta.sizes)}\`.`,
+    `Run ${rows[0]?.time?.slice(0, 16).replace('T', ' ') ?? ''} UTC, node ${meta.node}, ${meta.seconds} s in all${meta.load ? `, load average (1/5/15 min) ${meta.load.start.join(' / ')} at the start and ${meta.load.end.join(' / ')} at the end on ${meta.cpus ?? 2} cores` : ''}. Sizes: \`${JSON.stringify(meta.sizes)}\`.`,
     '',
     '| # | scenario | metric | product | anchor | product / anchor | target | met |',
     '|---|---|---|---|---|---|---|---|',

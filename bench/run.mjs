@@ -7,6 +7,7 @@
 // --profile writes CPU profiles of the product process to bench/profiles/ (`node --cpu-prof`).
 import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, attachAvailable, mosquittoPasswdPath, mosquittoPath, startAttach, startBareAedes, startMosquitto, startProduct } from './targets.mjs';
@@ -278,6 +279,9 @@ async function attachScenario() {
 
 const SCENARIOS = { churn: churnScenario, latency: latencyScenario, loss: lossScenario, memory: memoryScenario, storm: stormScenario, attach: attachScenario };
 const started = Date.now();
+// The machine is shared: the load average before and after goes with the numbers.
+const loadNow = () => loadavg().map((v) => Math.round(v * 100) / 100);
+const loadAtStart = loadNow();
 log(`sizes ${JSON.stringify(sizes)}${profileDir ? `, CPU profiles in ${profileDir}` : ''}`);
 for (const name of ALL) {
   if (!only.has(name)) continue;
@@ -288,7 +292,7 @@ for (const name of ALL) {
     log(String(error.stack ?? error));
   }
 }
-const meta = { sizes, seconds: Math.round((Date.now() - started) / 1000), node: process.version, smoke: flags.smoke };
+const meta = { sizes, seconds: Math.round((Date.now() - started) / 1000), node: process.version, smoke: flags.smoke, cpus: availableParallelism(), load: { start: loadAtStart, end: loadNow() } };
 if (flags.out) writeFileSync(flags.out, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
 if (!flags['no-docs'] && !flags.smoke) writeDocs(rows, meta);
 log(`done in ${meta.seconds} s`);
