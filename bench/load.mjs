@@ -6,8 +6,11 @@
 //             DISCONNECT) on a plain broker: the anchor for latency, loss and storm;
 //   none:     nothing is announced nor watched (the churn anchor: same generator, no presence).
 // `announce` (clients follow the announcement protocol) is separate, since attach needs it too.
+// `auth` (scenario 6, Mosquitto with the project's password file and ACL): every client logs in with
+// its user id as username; a watcher of births (by-hand) needs the bridge's rights to read them, a
+// watcher of presence events is an ordinary user.
 import { performance } from 'node:perf_hooks';
-import { connect, pool, summarize } from './lib/wire.mjs';
+import { benchPassword, connect, pool, summarize } from './lib/wire.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const json = (payload) => {
@@ -56,8 +59,8 @@ class Watcher {
     };
   }
 
-  static async open(port, clientId, filters, track = true) {
-    const watcher = new Watcher(await connect(port, { clientId }));
+  static async open(port, clientId, filters, track = true, login = {}) {
+    const watcher = new Watcher(await connect(port, { clientId, ...login }));
     watcher.track = track;
     await watcher.conn.subscribe(filters, 1);
     return watcher;
@@ -83,6 +86,10 @@ class Watcher {
   }
 }
 
+/** Username and password for `user` when the broker authenticates, else nothing. */
+const login = (auth, user) => (auth ? { username: user, password: benchPassword(user) } : {});
+const watcherLogin = (auth, flavor) => login(auth, flavor === 'by-hand' ? 'bridge' : 'watcher');
+
 const watchFilter = (flavor, kind = 'user') =>
   flavor === 'by-hand' ? (kind === 'user' ? 'presence/conn/+/+' : 'presence/group/+') : `presence/${kind}/+`;
 
@@ -93,11 +100,11 @@ async function until(check, timeoutMs) {
 }
 
 /** One client life: connect (with will and birth when announcing), hold, end (announced offline first). */
-async function openClient(port, id, { announce, keepalive = 0, username }) {
+async function openClient(port, id, { announce, keepalive = 0, auth = false }) {
   const topic = `presence/conn/${id}/${id}`;
   const epoch = Math.random().toString(36).slice(2, 10);
   const will = announce ? { topic, payload: announcement('offline', epoch), retain: true } : undefined;
-  const conn = await connect(port, { clientId: id, username, keepalive, will });
+  const conn = await connect(port, { clientId: id, ...login(auth, id), keepalive, will });
   conn.epoch = epoch;
   if (announce) void conn.publish(topic, announcement('online', epoch), { retain: true });
   return conn;
@@ -109,9 +116,9 @@ async function closeClient(conn, id, { announce }) {
 }
 
 // 1. Churn: concurrency workers connect/disconnect as fast as they can; a watcher counts onlines.
-async function churn({ port, flavor, announce, concurrency, durationMs }) {
+async function churn({ port, flavor, announce, auth, concurrency, durationMs }) {
   const watching = flavor !== 'none';
-  const watcher = watching ? await Watcher.open(port, 'bench-churn-watcher', [watchFilter(flavor)], false) : null;
+  const watcher = watching ? await Watcher.open(port, 'bench-churn-watcher', [watchFilter(flavor)], false, watcherLogin(auth, flavor)) : null;
   let cycles = 0;
   let onlines = 0;
   if (watcher) watcher.onEvent = (key) => key.startsWith('online:ch-') && onlines++;
@@ -121,7 +128,7 @@ async function churn({ port, flavor, announce, concurrency, durationMs }) {
     Array.from({ length: concurrency }, async (_, w) => {
       const id = `ch-${w}`;
       while (performance.now() < deadline) {
-        const conn = await openClient(port, id, { announce });
+        const conn = await openClient(port, id, { announce, auth });
         await closeClient(conn, id, { announce });
         cycles++;
       }
@@ -140,8 +147,8 @@ async function churn({ port, flavor, announce, concurrency, durationMs }) {
 }
 
 // 2. Latency: open loop at `rate` cycles/s; CONNACK -> online at the watcher.
-async function latency({ port, flavor, announce, rate, durationMs }) {
-  const watcher = await Watcher.open(port, 'bench-lat-watcher', [watchFilter(flavor)]);
+async function latency({ port, flavor, announce, auth, rate, durationMs }) {
+  const watcher = await Watcher.open(port, 'bench-lat-watcher', [watchFilter(flavor)], true, watcherLogin(auth, flavor));
   const samples = [];
   let missing = 0;
   const total = Math.max(1, Math.round((rate * durationMs) / 1000));
@@ -155,7 +162,7 @@ async function latency({ port, flavor, announce, rate, durationMs }) {
     const id = `lat-${i}`;
     lives.push(
       (async () => {
-        const conn = await openClient(port, id, { announce });
+        const conn = await openClient(port, id, { announce, auth });
         const at = await watcher.arrival(`online:${id}`);
         if (at === null) missing++;
         else samples.push(at - conn.connackAt);

@@ -12,7 +12,7 @@ const verdict = (row) => (row.status && row.status !== 'ok' ? row.status : row.p
 
 export function table(rows, meta) {
   const lines = [
-    `Run ${rows[0]?.time?.slice(0, 16).replace('T', ' ') ?? ''} UTC, node ${meta.node}, ${meta.seconds} s in all. Sizes: \`${JSON.stringify(meta.sizes)}\`.`,
+    `Run ${rows[0]?.time?.slice(0, 16).replace('T', ' ') ?? ''} UTC, node ${meta.node}, ${meta.seconds} s in all${meta.load ? `, load average (1/5/15 min) ${meta.load.start.join(' / ')} at the start and ${meta.load.end.join(' / ')} at the end on ${meta.cpus ?? 2} cores` : ''}. Sizes: \`${JSON.stringify(meta.sizes)}\`.`,
     '',
     '| # | scenario | metric | product | anchor | product / anchor | target | met |',
     '|---|---|---|---|---|---|---|---|',
@@ -41,7 +41,7 @@ export function writeDocs(rows, meta) {
   writeFileSync(join(docs, 'benchmarks.svg'), plot(rows));
 }
 
-const shortName = (metric) => metric.split(' (')[0].replace('cycles per second against bare Aedes with presence announced by the clients', 'cycles/s vs presence by hand').replace(' -> every watcher, p99 delivery delay', ' delay p99').replace('connect/disconnect ', '').replace(' at a watcher', '').slice(0, 44);
+const shortName = (metric) => metric.split(' (')[0].replace('cycles per second against bare Aedes with presence announced by the clients', 'cycles/s vs presence by hand').replace(' -> every watcher, p99 delivery delay', ' delay p99').replace('connect/disconnect ', '').replace(' at a watcher', '').replace(', birth + will + offline by the client', '').replace('CONNACK + birth', 'birth').replace(', Mosquitto with set_tcp_nodelay true', ' [nodelay]').slice(0, 44);
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /**

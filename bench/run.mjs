@@ -7,9 +7,10 @@
 // --profile writes CPU profiles of the product process to bench/profiles/ (`node --cpu-prof`).
 import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, attachAvailable, mosquittoPath, startAttach, startBareAedes, startMosquitto, startProduct } from './targets.mjs';
+import { ROOT, attachAvailable, mosquittoPasswdPath, mosquittoPath, startAttach, startBareAedes, startMosquitto, startProduct } from './targets.mjs';
 import { writeDocs } from './report.mjs';
 
 const { values: flags } = parseArgs({
@@ -83,10 +84,22 @@ async function against(start, label, scenario, options, onPhase) {
   const target = await start({ profileDir, label: `${scenario}-${label}` });
   try {
     log(`${scenario}: ${target.name} on port ${target.port}`);
-    const before = !onPhase && target.memory ? await target.memory() : undefined;
+    // Broker CPU spent on the run: far steadier than throughput when neighbours take the cores. A
+    // target made of several processes (Mosquitto + bridge) reports each part and their total.
+    const cpu = target.cpu ?? (target.memory && (async () => ({ total: (await target.memory()).cpuMs })));
+    const before = !onPhase && cpu ? await cpu() : undefined;
+    const logsBefore = target.logCounts?.();
     const result = await generate(scenario, { port: target.port, ...options }, onPhase && ((phase) => onPhase(phase, target)));
-    // Broker CPU spent on the run: far steadier than throughput when neighbours take the cores.
-    if (before) result.brokerCpuMs = Math.round(((await target.memory()).cpuMs - before.cpuMs) * 10) / 10;
+    if (before) {
+      const after = await cpu();
+      const round = (v) => Math.round(v * 10) / 10;
+      result.brokerCpuMs = round(after.total - before.total);
+      if (after.parts) result.brokerCpuParts = Object.fromEntries(Object.entries(after.parts).map(([k, v]) => [k, round(v - before.parts[k])]));
+    }
+    if (logsBefore) {
+      const logs = Object.entries(target.logCounts()).map(([msg, n]) => [msg, n - (logsBefore[msg] ?? 0)]).filter(([, n]) => n > 0);
+      result.bridgeLogs = Object.fromEntries(logs);
+    }
     return result;
   } finally {
     await target.stop();
@@ -201,37 +214,74 @@ async function stormScenario() {
 }
 
 async function attachScenario() {
-  const sz = { concurrency: sizes.concurrency, seconds: sizes.churnMs / 1000 };
-  if (!mosquittoPath()) {
-    emit({ scenario: 'attach', metric: 'connect/disconnect cycles per second', status: 'not run: mosquitto is not installed', product: null, anchor: null, ratio: null, target: 'ratio >= 0.8', pass: null, sizes: sz });
+  const sz = { concurrency: sizes.concurrency, seconds: sizes.churnMs / 1000, rounds: sizes.rounds };
+  const churnTarget = 'ratio >= 0.8';
+  if (!mosquittoPath() || !mosquittoPasswdPath()) {
+    emit({ scenario: 'attach', metric: 'connect/disconnect cycles per second', status: 'not run: mosquitto is not installed', product: null, anchor: null, ratio: null, target: churnTarget, pass: null, sizes: sz });
     return;
   }
-  // The anchor: Mosquitto alone, clients doing birth, will and offline by hand; a watcher of their births.
-  const byHand = { flavor: 'by-hand', announce: true };
+  if (!attachAvailable()) {
+    emit({ scenario: 'attach', metric: 'connect/disconnect cycles per second', status: 'not run: attach mode not built', product: null, anchor: null, ratio: null, target: churnTarget, pass: null, sizes: sz });
+    return;
+  }
+  // Both sides run the same Mosquitto (the project's mosquitto.conf and ACL: every client logs in, its
+  // username is its user id) and the same clients: birth after CONNACK, a will, an offline before
+  // DISCONNECT. The anchor's watcher reads the births themselves (with the bridge's ACL rights, as an
+  // application's backend would); the product's watcher is an ordinary user reading presence/user/+,
+  // where the bridge publishes.
+  const anchorSide = { flavor: 'by-hand', announce: true, auth: true };
+  const productSide = { flavor: 'presence', announce: true, auth: true };
+  const churnUsers = Array.from({ length: sizes.concurrency }, (_, w) => `ch-${w}`);
+  const mosquittoFor = (users, noDelay = false) => (opts) => startMosquitto({ ...opts, users, noDelay });
+  const attachFor = (users, noDelay = false) => (opts) => startAttach({ ...opts, users, noDelay });
   const churnOpts = { concurrency: sizes.concurrency, durationMs: sizes.churnMs };
-  const anchor = await against(startMosquitto, 'anchor', 'churn', { ...byHand, ...churnOpts });
-  const rate = Math.max(1, Math.round(anchor.cyclesPerSec / 2));
-  const latOpts = { rate, durationMs: sizes.latencyMs };
-  const anchorLat = await against(startMosquitto, 'anchor', 'latency', { ...byHand, ...latOpts });
-  let product = null;
-  let productLat = null;
-  const status = attachAvailable() ? 'ok' : 'not run: attach mode not built';
-  if (status === 'ok') {
-    // Same clients, same announcements; presence now comes from the bridge on presence/user/<id>.
-    const bridged = { flavor: 'presence', announce: true };
-    product = await against(startAttach, 'product', 'churn', { ...bridged, ...churnOpts });
-    productLat = await against(startAttach, 'product', 'latency', { ...bridged, ...latOpts });
+  const product = [];
+  const anchor = [];
+  // Interleaved rounds, as in scenario 1: a neighbour's burst hits both sides alike.
+  for (let round = 0; round < sizes.rounds; round++) {
+    anchor.push(await against(mosquittoFor(churnUsers), 'anchor', 'churn', { ...anchorSide, ...churnOpts }));
+    product.push(await against(attachFor(churnUsers), 'product', 'churn', { ...productSide, ...churnOpts }));
   }
-  const pRate = product?.cyclesPerSec ?? null;
-  emit({ scenario: 'attach', metric: 'connect/disconnect cycles per second (birth + will + offline by the client)', unit: 'cycles/s', status, product: pRate, anchor: anchor.cyclesPerSec, ratio: ratio(pRate, anchor.cyclesPerSec), target: 'ratio >= 0.8', pass: pRate === null ? null : ratio(pRate, anchor.cyclesPerSec) >= 0.8, sizes: sz });
-  emit({ scenario: 'attach', metric: 'CONNACK -> online at a watcher, p99', unit: 'ms', status, product: productLat?.p99 ?? null, anchor: anchorLat.p99, ratio: ratio(productLat?.p99, anchorLat.p99), target: null, pass: null, sizes: { rate, seconds: sizes.latencyMs / 1000 }, detail: { anchor: anchorLat, product: productLat } });
-  if (product) {
-    emit({ scenario: 'attach', metric: 'online events delivered', unit: 'events', status, product: product.deliveredEvents, anchor: anchor.deliveredEvents, expected: product.expectedEvents, ratio: null, target: 'all', pass: product.deliveredEvents === product.expectedEvents, sizes: sz });
-  }
+  const total = (runs, field) => runs.reduce((s, r) => s + r[field], 0);
+  const rate = (runs) => Math.round((total(runs, 'cycles') / total(runs, 'seconds')) * 10) / 10;
+  const pRate = rate(product);
+  const aRate = rate(anchor);
+  const paired = product.map((run, i) => run.cyclesPerSec / anchor[i].cyclesPerSec).sort((x, y) => x - y);
+  const median = Math.round(paired[Math.floor((paired.length - 1) / 2)] * 1000) / 1000;
+  emit({ scenario: 'attach', metric: 'connect/disconnect cycles per second, birth + will + offline by the client (ratio: median of paired rounds)', unit: 'cycles/s', status: 'ok', product: pRate, anchor: aRate, ratio: median, target: churnTarget, pass: median >= 0.8, sizes: sz, runs: { product, anchor, pairedRatios: paired } });
+  const cpuPerCycle = (runs) => Math.round((total(runs, 'brokerCpuMs') / total(runs, 'cycles')) * 1000) / 1000;
+  const cpuP = cpuPerCycle(product);
+  const cpuA = cpuPerCycle(anchor);
+  const part = (runs, name) => Math.round((runs.reduce((s, r) => s + (r.brokerCpuParts?.[name] ?? 0), 0) / total(runs, 'cycles')) * 1000) / 1000;
+  emit({ scenario: 'attach', metric: 'broker CPU per cycle (product: Mosquitto + bridge)', unit: 'ms', status: 'ok', product: cpuP, anchor: cpuA, ratio: ratio(cpuP, cpuA), target: null, pass: null, sizes: sz, detail: { product: { mosquitto: part(product, 'mosquitto'), bridge: part(product, 'bridge') }, anchor: { mosquitto: part(anchor, 'mosquitto') } } });
+  emit({ scenario: 'attach', metric: 'churn: online events delivered to the watcher', unit: 'events', status: 'ok', product: total(product, 'deliveredEvents'), anchor: total(anchor, 'deliveredEvents'), expected: total(product, 'expectedEvents'), anchorExpected: total(anchor, 'expectedEvents'), ratio: null, target: 'all', pass: total(product, 'deliveredEvents') === total(product, 'expectedEvents'), sizes: sz });
+
+  // Latency: open loop at half the churn rate the slower side sustained, so both run the same load.
+  const latRate = Math.max(1, Math.round(Math.min(pRate, aRate) / 2));
+  const latOpts = { rate: latRate, durationMs: sizes.latencyMs };
+  const latUsers = Array.from({ length: Math.max(1, Math.round((latRate * sizes.latencyMs) / 1000)) }, (_, i) => `lat-${i}`);
+  const latSz = { rate: latRate, seconds: sizes.latencyMs / 1000 };
+  const latencyPair = async (noDelay) => {
+    const anchorLat = await against(mosquittoFor(latUsers, noDelay), 'anchor', 'latency', { ...anchorSide, ...latOpts });
+    const productLat = await against(attachFor(latUsers, noDelay), 'product', 'latency', { ...productSide, ...latOpts });
+    const tag = noDelay ? ', Mosquitto with set_tcp_nodelay true' : '';
+    for (const p of ['p50', 'p99']) {
+      emit({ scenario: 'attach', metric: `CONNACK + birth -> online at a watcher${tag}, ${p}`, unit: 'ms', status: 'ok', product: productLat[p], anchor: anchorLat[p], ratio: ratio(productLat[p], anchorLat[p]), target: null, pass: null, sizes: latSz, detail: p === 'p99' ? { product: productLat, anchor: anchorLat } : undefined });
+    }
+    emit({ scenario: 'attach', metric: `latency${tag}: online events delivered`, unit: 'events', status: 'ok', product: productLat.deliveredEvents, anchor: anchorLat.deliveredEvents, expected: productLat.expectedEvents, anchorExpected: anchorLat.expectedEvents, ratio: null, target: 'all', pass: productLat.deliveredEvents === productLat.expectedEvents, sizes: latSz });
+  };
+  await latencyPair(false);
+  // Informational, full runs only: Mosquitto's default (set_tcp_nodelay false) holds a small write to
+  // the bridge until the bridge ACKs the previous one, and the bridge (QoS 0 subscriber, nothing to
+  // answer) ACKs late. The same pair with Nagle off on Mosquitto's side shows what that costs.
+  if (!flags.smoke) await latencyPair(true);
 }
 
 const SCENARIOS = { churn: churnScenario, latency: latencyScenario, loss: lossScenario, memory: memoryScenario, storm: stormScenario, attach: attachScenario };
 const started = Date.now();
+// The machine is shared: the load average before and after goes with the numbers.
+const loadNow = () => loadavg().map((v) => Math.round(v * 100) / 100);
+const loadAtStart = loadNow();
 log(`sizes ${JSON.stringify(sizes)}${profileDir ? `, CPU profiles in ${profileDir}` : ''}`);
 for (const name of ALL) {
   if (!only.has(name)) continue;
@@ -242,7 +292,7 @@ for (const name of ALL) {
     log(String(error.stack ?? error));
   }
 }
-const meta = { sizes, seconds: Math.round((Date.now() - started) / 1000), node: process.version, smoke: flags.smoke };
+const meta = { sizes, seconds: Math.round((Date.now() - started) / 1000), node: process.version, smoke: flags.smoke, cpus: availableParallelism(), load: { start: loadAtStart, end: loadNow() } };
 if (flags.out) writeFileSync(flags.out, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
 if (!flags['no-docs'] && !flags.smoke) writeDocs(rows, meta);
 log(`done in ${meta.seconds} s`);

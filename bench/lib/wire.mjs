@@ -93,7 +93,7 @@ export class Conn {
  * Connects and resolves on a successful CONNACK. keepalive 0 (off) unless given, so long-lived load
  * clients never need PINGREQs; a silent client is simply one with a keepalive that never pings.
  */
-export function connect(port, { clientId, username, keepalive = 0, clean = true, will } = {}) {
+export function connect(port, { clientId, username, password, keepalive = 0, clean = true, will } = {}) {
   return new Promise((resolve, reject) => {
     const socket = tcpConnect({ port, host: '127.0.0.1', noDelay: true });
     const conn = new Conn(socket);
@@ -110,11 +110,18 @@ export function connect(port, { clientId, username, keepalive = 0, clean = true,
     socket.once('connect', () => {
       const packet = { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean, clientId, keepalive };
       if (username !== undefined) packet.username = username;
+      if (password !== undefined) packet.password = Buffer.from(password);
       if (will) packet.will = { qos: 1, retain: false, ...will };
       conn.write(packet);
     });
   });
 }
+
+/**
+ * The password of every bench user on an authenticating broker (scenario 6: Mosquitto with the
+ * project's password file and ACL, where the username is the user id).
+ */
+export const benchPassword = (user) => `${user}-bench`;
 
 /** Runs `fn(i)` for i in [0, n) with at most `concurrency` in flight. */
 export async function pool(n, concurrency, fn) {
