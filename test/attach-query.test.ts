@@ -1,8 +1,10 @@
+import type { MqttClient } from 'mqtt';
 import t, { type Test } from 'tap';
 import { device } from './fixtures/announce.js';
+import { link } from './fixtures/link.js';
 import { attach } from './fixtures/bridge.js';
 import { mosquitto, type TestMosquitto } from './fixtures/mosquitto.js';
-import { client, Inbox, subscribe, type Received } from './fixtures/mqtt.js';
+import { client, Inbox, once, subscribe, type Received } from './fixtures/mqtt.js';
 import { querier } from './fixtures/query.js';
 
 const isEvent = (topic: string, id: string, action: string) => (m: Received) =>
@@ -250,4 +252,58 @@ t.test('attach mode serves /v1 (with its bearer token) and /metrics on its HTTP 
   t.equal(sample(/^presence_refused_publishes_total\{reason="too_large"\} (\d+)$/m), 1, 'the oversized birth, by reason');
   t.equal(sample(/^presence_query_duration_seconds_count\{method="hereNow",transport="http",code="200"\} (\d+)$/m), 2, 'HTTP queries timed (alice, and nobody: answered, then a 404)');
   t.equal(sample(/^presence_query_duration_seconds_count\{method="whereNow",transport="mqtt",code="200"\} (\d+)$/m), 1, 'MQTT queries timed');
+});
+
+t.test('attach mode: queries around a resync are answered once each, from the new truth; a retained request only live', async (t) => {
+  const broker = await mosquitto(t);
+  if (!broker) return;
+  const relay = await link(t, broker.url);
+  const { running } = await attach(t, broker, { broker: relay.url });
+  const { bridge } = running;
+  // Retained memberships from a crowd, so that a resync has something to read.
+  const crowd = 800;
+  const admin = await client(t, broker.url, { ...broker.as('bridge'), clientId: 'admin' });
+  for (let i = 1; i < crowd; i++) admin.publish(`presence/member/crowd/u${i}`, JSON.stringify({ action: 'join' }), { qos: 1, retain: true });
+  await admin.publishAsync('presence/member/crowd/u0', JSON.stringify({ action: 'join' }), { qos: 1, retain: true });
+  const q = await querier(t, broker.url, { ...broker.as('carol'), clientId: 'carol-1' });
+  t.match(await q.result('groupHereNow', { groupId: 'crowd', limit: 0 }), { total: crowd });
+
+  // A retained request is answered once, live; the copy Mosquitto keeps must not be answered at resyncs.
+  await q.client.publishAsync('presence/query/carol-1', JSON.stringify({ id: 'kept', method: 'whereNow', params: { userId: 'dave' } }), { qos: 1, retain: true });
+  t.same((await q.inbox.next('the reply to the retained request')).json, { id: 'kept', result: { userId: 'dave', groups: [] } });
+
+  const lost = once(bridge, 'connection', 'the bridge to lose its link');
+  relay.cut();
+  await lost;
+  // dave arrives and joins while the bridge is away
+  const dave = await device(t, broker.url, broker.as('dave'), 'dave-1');
+  await dave.join('crowd');
+  // Ask as soon as the bridge's subscriptions are in place: the questions reach it during its resync
+  // or right after it; either way each is answered once, from the truth the resync found.
+  const burst = 5;
+  const bridgeClient = (bridge as unknown as { client: MqttClient }).client;
+  const asked = new Promise<void>((resolve) => {
+    const onPacket = (packet: { cmd: string }) => {
+      if (packet.cmd !== 'suback') return;
+      bridgeClient.off('packetreceive', onPacket);
+      for (let i = 0; i < burst; i++) {
+        q.client.publish('presence/query/carol-1', JSON.stringify({ id: `during-${i}`, method: 'groupHereNow', params: { groupId: 'crowd', limit: 0 } }), { qos: 0 });
+      }
+      resolve();
+    };
+    bridgeClient.on('packetreceive', onPacket);
+  });
+  const synced = once(bridge, 'synced', 'the bridge to resync');
+  relay.restore();
+  await asked;
+  await synced;
+  for (let i = 0; i < burst; i++) {
+    const reply = await q.inbox.next(`the reply to during-${i}`);
+    t.same(reply.json, { id: `during-${i}`, result: { groupId: 'crowd', total: crowd + 1, onlineCount: 1, offset: 0, limit: 0, members: [] } },
+      'dave is there, online');
+  }
+  t.comment(`queries held during the resync: ${bridge.queriesHeld} of ${burst}`);
+  // The strict reply order proves no second answer to the retained request came in between.
+  t.same(await q.result('whereNow', { userId: 'dave' }), { userId: 'dave', groups: ['crowd'] });
+  t.same(q.inbox.unread(), []);
 });

@@ -63,6 +63,8 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
   private heldQueries: [clientId: string, payload: Buffer][] = [];
   syncs = 0;
   dropped = 0;
+  /** Queries that arrived during a resync and waited for it. */
+  queriesHeld = 0;
 
   constructor(private readonly options: BridgeOptions) {
     super();
@@ -267,6 +269,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
       return;
     }
     this.heldQueries.push([target.clientId, payload]);
+    this.queriesHeld++;
   }
 
   private onLive(topic: string, payload: Buffer): void {
