@@ -52,6 +52,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
   private readonly mirror = new RetainedMirror();
   private readonly statusTopic: string;
   private readonly sentinelTopic: string;
+  private readonly queryPrefix: string;
   /** Messages collected during a resync, last one per topic; undefined when live. */
   private collecting: Map<string, Buffer> | undefined = new Map();
   private sentinel = '';
@@ -71,6 +72,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     const { config, topics, log } = options;
     this.statusTopic = topics.bridge(config.bridgeId);
     this.sentinelTopic = `${this.statusTopic}/sync`;
+    this.queryPrefix = `${topics.prefix}/query/`;
     this.client = connect(config.broker, {
       clientId: config.bridgeId,
       username: config.username,
@@ -249,10 +251,6 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
       this.emit('connection', true);
       this.emit('synced');
     });
-  }
-
-  private get queryPrefix(): string {
-    return `${this.options.topics.prefix}/query/`;
   }
 
   /**
