@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import type { JSONSchemaType } from 'ajv';
 import type { LogLevel } from './log.js';
+import { DEFAULT_QUERY_CONFIG, QUERY_CONFIG_PROPERTIES, queryConfigProblem, type QueryConfig } from './queries/config.js';
 import { compile } from './schemas/ajv.js';
 
 /** Everything `serve` can be told, from the config file and then the command line (which wins). */
-export interface ServeConfig {
+export interface ServeConfig extends QueryConfig {
   host: string;
   mqttPort: number;
   httpPort: number;
@@ -40,15 +41,7 @@ export interface ServeConfig {
   connectBurstPerIp: number;
   /** Local processes (and anything a local proxy forwards) are not rate limited unless this is false. */
   connectRateExemptLoopback: boolean;
-  /** Bearer token required by the HTTP API under /v1; none leaves it open. */
-  apiToken?: string;
-  /** Most ids in one hereNow / groupOnlineCount query. */
-  maxQueryIds: number;
-  /** Largest groupHereNow page; `defaultPageSize` when no limit is asked for. */
-  maxPageSize: number;
-  defaultPageSize: number;
-  /** Largest MQTT query payload, in bytes. */
-  maxQueryBytes: number;
+  // The query API (apiToken, limits): src/queries/config.ts, shared with attach mode.
 }
 
 export const DEFAULT_SERVE_CONFIG: ServeConfig = {
@@ -70,10 +63,7 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   connectRatePerIp: 20,
   connectBurstPerIp: 100,
   connectRateExemptLoopback: true,
-  maxQueryIds: 200,
-  maxPageSize: 1000,
-  defaultPageSize: 100,
-  maxQueryBytes: 65536,
+  ...DEFAULT_QUERY_CONFIG,
 };
 
 // A topic prefix: one or more plain levels, no wildcards, no leading `$`.
@@ -107,11 +97,7 @@ const schema: JSONSchemaType<Partial<ServeConfig>> = {
     connectRatePerIp: { type: 'number', minimum: 0, maximum: 1_000_000, nullable: true },
     connectBurstPerIp: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
     connectRateExemptLoopback: { type: 'boolean', nullable: true },
-    apiToken: { type: 'string', minLength: 1, maxLength: 4096, pattern: '^\\S+$', nullable: true },
-    maxQueryIds: { type: 'integer', minimum: 1, maximum: 100_000, nullable: true },
-    maxPageSize: { type: 'integer', minimum: 1, maximum: 100_000, nullable: true },
-    defaultPageSize: { type: 'integer', minimum: 1, maximum: 100_000, nullable: true },
-    maxQueryBytes: { type: 'integer', minimum: 256, maximum: 16 * 1024 * 1024, nullable: true },
+    ...QUERY_CONFIG_PROPERTIES,
   },
   additionalProperties: false,
 };
@@ -131,9 +117,8 @@ export function resolveServeConfig(...layers: unknown[]): ServeConfig {
   if (config.prefix === config.groupPrefix || config.groupPrefix.startsWith(config.prefix + '/')) {
     throw new ConfigError('invalid configuration: groupPrefix must lie outside prefix');
   }
-  if (config.defaultPageSize > config.maxPageSize) {
-    throw new ConfigError('invalid configuration: defaultPageSize must not exceed maxPageSize');
-  }
+  const queryProblem = queryConfigProblem(config);
+  if (queryProblem) throw new ConfigError(`invalid configuration: ${queryProblem}`);
   return config;
 }
 

@@ -10,6 +10,8 @@ import { createServer, type AddressInfo } from 'node:net';
 t.test('attach config: defaults, layers, and clear refusals', async (t) => {
   const config = resolveAttachConfig({ broker: 'mqtt://127.0.0.1:1883', httpPort: 9000 }, { graceMs: 500 });
   t.match(config, { broker: 'mqtt://127.0.0.1:1883', httpPort: 9000, graceMs: 500, bridgeId: 'presence-bridge', prefix: 'presence', host: '127.0.0.1' });
+  t.match(config, { maxQueryIds: 200, maxPageSize: 1000, defaultPageSize: 100, maxQueryBytes: 65536 }, 'the query limits are serve mode\'s');
+  t.equal(config.apiToken, undefined, 'the API is open unless a token is given');
   const refusals: [unknown[], RegExp][] = [
     [[{}], /--broker URL is required/],
     [[{ broker: 'http://x' }], /\/broker must match pattern/],
@@ -19,6 +21,9 @@ t.test('attach config: defaults, layers, and clear refusals', async (t) => {
     [[{ broker: 'mqtt://x', httpPort: 70000 }], /\/httpPort must be <= 65535/],
     [[{ broker: 'mqtt://x', prefix: 'p', groupPrefix: 'p/g' }], /groupPrefix must lie outside prefix/],
     [['not an object'], /must be object/],
+    [[{ broker: 'mqtt://x', maxPageSize: 10, defaultPageSize: 20 }], /defaultPageSize must not exceed maxPageSize/],
+    [[{ broker: 'mqtt://x', apiToken: 'two words' }], /apiToken must match pattern/],
+    [[{ broker: 'mqtt://x', maxQueryIds: 0 }], /maxQueryIds must be >= 1/],
   ];
   for (const [layers, message] of refusals) {
     t.throws(() => resolveAttachConfig(...layers), { constructor: ConfigError, message }, String(message));

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { resolve } from 'node:path';
+import { CLI } from './fixtures/process.js';
 import t, { type Test } from 'tap';
 import { device } from './fixtures/announce.js';
 import { link } from './fixtures/link.js';
@@ -52,11 +52,15 @@ t.test('a stale will replayed after a reconnect is ignored, and the live birth s
   t.same(events.unread(), []);
 });
 
-/** The CLI in a child process, so it can be killed for real. Resolves when it is synced. */
+/**
+ * The CLI in a child process, so it can be killed for real. Resolves when it is synced. The built CLI
+ * (dist/, as serve-cli's tests run it): from the TypeScript sources it takes over 10 s to start on a
+ * loaded machine, longer than any wait here.
+ */
 async function bridgeProcess(t: Test, broker: TestMosquitto, status: Inbox) {
   const child = spawn(
     process.execPath,
-    [...process.execArgv, resolve(import.meta.dirname, '../src/cli/main.ts'), 'attach', '--broker', broker.url,
+    [CLI, 'attach', '--broker', broker.url,
       '--username', 'bridge', '--http-port', '0', '--reconnect-ms', '100', '--log-level', 'warn'],
     { env: { ...process.env, PRESENCE_BRIDGE_PASSWORD: broker.as('bridge').password }, stdio: ['ignore', 'ignore', 'inherit'] },
   );

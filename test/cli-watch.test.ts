@@ -6,8 +6,15 @@ import { ERROR_CODE } from '../src/client/index.js';
 import { startWatch } from '../src/cli/watch.js';
 import { ConfigError } from '../src/config.js';
 import { presenceClient } from './fixtures/client.js';
+import { forEachMode, type Mode } from './fixtures/modes.js';
 import { WAIT_MS } from './fixtures/mqtt.js';
 import { serve } from './fixtures/server.js';
+
+/** The watch's own user and, in attach mode, its Mosquitto password. */
+const asOps = (mode: Mode) => {
+  const { password } = mode.credentials('ops');
+  return ['--id', 'ops', ...(password ? ['--password', password] : [])];
+};
 
 /** Lines written to a sink, with a wait for the first n of them. */
 function lines() {
@@ -33,16 +40,15 @@ function lines() {
   };
 }
 
-t.test('watch prints the current state, then user and group events, as JSON lines', async (t) => {
-  const { mqttUrl, wsUrl } = await serve(t);
-  await presenceClient(t, mqttUrl, 'alice', { data: { name: 'Alice' } });
+forEachMode(t, 'watch prints the current state, then user and group events, as JSON lines', async (t, mode) => {
+  await mode.client(t, 'alice', { data: { name: 'Alice' } });
   const out = lines();
   const err = lines();
-  const watch = await startWatch(['--url', wsUrl, '--users', 'alice,bob', '--groups', 'lobby', '--id', 'ops'], out.sink, err.sink);
+  const watch = await startWatch(['--url', mode.wsUrl, '--users', 'alice,bob', '--groups', 'lobby', ...asOps(mode)], out.sink, err.sink);
   t.teardown(() => watch.stop());
   t.match((await out.count(1, 'alice snapshot'))[0], { type: 'user', snapshot: true, action: 'online', id: 'alice', data: { name: 'Alice' } });
 
-  const bob = await presenceClient(t, mqttUrl, 'bob');
+  const bob = await mode.client(t, 'bob');
   await bob.subscribeGroup({ groupIds: ['lobby'] });
   await bob.disconnect();
   const printed = await out.count(5, 'bob online, join, offline x2');
@@ -52,16 +58,16 @@ t.test('watch prints the current state, then user and group events, as JSON line
   );
   t.notOk('snapshot' in printed[1]!, 'live events carry no snapshot flag');
   t.match(err.all, [{ level: 'info', msg: 'watching', users: ['alice', 'bob'], groups: ['lobby'] }]);
-});
+}, { users: ['ops'] });
 
-t.test('watch --changes-only skips the snapshot; bad arguments and unreachable servers are clear errors', async (t) => {
-  const { mqttUrl } = await serve(t);
-  await presenceClient(t, mqttUrl, 'alice');
+forEachMode(t, 'watch --changes-only skips the snapshot; bad arguments and unreachable servers are clear errors', async (t, mode) => {
+  const { mqttUrl } = mode;
+  await mode.client(t, 'alice');
   const out = lines();
-  const watch = await startWatch(['--url', mqttUrl, '--users', 'alice,bob', '--changes-only'], out.sink, () => {});
+  const watch = await startWatch(['--url', mqttUrl, '--users', 'alice,bob', '--changes-only', ...asOps(mode)], out.sink, () => {});
   t.teardown(() => watch.stop());
   // a round trip after the subscription: bob's online is the first line, alice's state never printed
-  await presenceClient(t, mqttUrl, 'bob');
+  await mode.client(t, 'bob');
   t.match((await out.count(1, 'bob online'))[0], { type: 'user', action: 'online', id: 'bob' });
   t.equal(out.all.length, 1);
 
@@ -70,9 +76,9 @@ t.test('watch --changes-only skips the snapshot; bad arguments and unreachable s
   t.match(noUrl, { message: /watch needs --url/ });
   await t.rejects(startWatch(['--url', mqttUrl], () => {}, () => {}), { message: /--users a,b and\/or --groups/ });
   await t.rejects(startWatch(['--url', mqttUrl, '--users', 'a', '--bogus'], () => {}, () => {}), { code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
-  await t.rejects(startWatch(['--url', mqttUrl, '--users', 'a/b'], () => {}, () => {}), { code: ERROR_CODE.INVALID_ARGUMENT });
+  await t.rejects(startWatch(['--url', mqttUrl, '--users', 'a/b', ...asOps(mode)], () => {}, () => {}), { code: ERROR_CODE.INVALID_ARGUMENT });
   await t.rejects(startWatch(['--url', 'mqtt://127.0.0.1:1', '--users', 'a'], () => {}, () => {}), { code: ERROR_CODE.UNREACHABLE });
-});
+}, { users: ['ops'] });
 
 t.test('the watch command as a process: lines on stdout, a clean exit on SIGINT', async (t) => {
   const { mqttUrl } = await serve(t);

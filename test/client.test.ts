@@ -1,16 +1,22 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import t from 'tap';
 import { connect, ERROR_CODE, IM_EVENT, CLIENT_EVENT, PresenceClientError } from '../src/client/index.js';
-import { presenceClient, Recorder } from './fixtures/client.js';
-import { watcher } from './fixtures/mqtt.js';
-import { serve } from './fixtures/server.js';
+import { Recorder } from './fixtures/client.js';
+import { forEachMode } from './fixtures/modes.js';
+
+/**
+ * The thin client against both modes: the embedded broker (serve), and Mosquitto with the bridge
+ * (attach). Same cases, same client; where the modes differ observably (the offline reason, how a
+ * connection is dropped from the far side, what an oversized `data` does) the mode fixture says how.
+ */
+const LONGEST_ID = 'é'.repeat(128);
+const users = ['observer', 'mis', 'big', 'x', LONGEST_ID];
 
 const brief = (r: { event: string; payload: Record<string, unknown> }) =>
   `${r.event} ${String(r.payload.groupId ?? '')} ${String(r.payload.action)} ${String(r.payload.id)} ${String(r.payload.groupOnlineCount ?? '')}`.replace(/ +/g, ' ');
 
-t.test('two users see each other: snapshot from the retained state, changes through handlers', async (t) => {
-  const { mqttUrl, wsUrl } = await serve(t);
-  const alice = await presenceClient(t, mqttUrl, 'alice', { data: { name: 'Alice', avatar: '#e91e63' } });
+forEachMode(t, 'two users see each other: snapshot from the retained state, changes through handlers', async (t, mode) => {
+  const alice = await mode.client(t, 'alice', { data: { name: 'Alice', avatar: '#e91e63' } });
   const aliceSees = new Recorder(alice);
 
   let succeeded = false;
@@ -20,7 +26,7 @@ t.test('two users see each other: snapshot from the retained state, changes thro
   t.equal(alice.presenceOf('bob'), undefined, 'bob was never seen');
 
   // bob connects over WebSocket, as a browser would
-  const bob = await presenceClient(t, wsUrl, 'bob', { data: { name: 'Bob' } });
+  const bob = await mode.client(t, 'bob', { url: mode.wsUrl, data: { name: 'Bob' } });
   const online = await aliceSees.next('bob online');
   t.equal(online.event, IM_EVENT.USER_PRESENCE);
   t.match(online.payload, { action: 'online', id: 'bob', data: { name: 'Bob' } });
@@ -37,25 +43,24 @@ t.test('two users see each other: snapshot from the retained state, changes thro
   t.equal(bob.status, 'disconnected');
   const offline = await aliceSees.next('bob offline');
   t.equal(offline.event, IM_EVENT.USER_PRESENCE);
-  t.match(offline.payload, { action: 'offline', id: 'bob', reason: 'disconnect' });
+  t.match(offline.payload, { action: 'offline', id: 'bob', reason: mode.reasons.disconnect });
   t.ok((offline.payload.seq as number) > (online.payload.seq as number));
   t.same(aliceSees.unread(), [], 'nothing else reached alice');
   t.same(bobSees.unread(), [], 'bob saw only the snapshot');
-});
+}, { users });
 
-t.test('group membership: join, online, offline and leave with counts, each exactly once', async (t) => {
-  const { mqttUrl } = await serve(t);
-  const observer = await presenceClient(t, mqttUrl, 'observer');
+forEachMode(t, 'group membership: join, online, offline and leave with counts, each exactly once', async (t, mode) => {
+  const observer = await mode.client(t, 'observer');
   const seen = new Recorder(observer);
   await observer.subscribeGroupPresence({ groupIds: ['lobby'] });
 
-  const bob = await presenceClient(t, mqttUrl, 'bob', { data: { name: 'Bob' } });
+  const bob = await mode.client(t, 'bob', { data: { name: 'Bob' } });
   const joined = await new Promise<void>((resolve, reject) =>
     void bob.subscribeGroup({ groupIds: ['lobby'], onSuccess: resolve, onFailed: (e) => reject(new Error(e.content)) }),
   );
   t.equal(joined, undefined);
   t.same(bob.groups, ['lobby']);
-  const carol = await presenceClient(t, mqttUrl, 'carol', { reconnectPeriodMs: 0 });
+  const carol = await mode.client(t, 'carol', { reconnectPeriodMs: 0 });
   await carol.subscribeGroup({ groupId: 'lobby' });
   await bob.disconnect();
   await carol.unsubscribeGroup({ groupId: 'lobby' });
@@ -77,41 +82,30 @@ t.test('group membership: join, online, offline and leave with counts, each exac
   t.type(first.groupOnlineCount, 'number');
 
   // bob comes back: a member reconnecting and joining again is `online`, not a second `join`.
-  const bobAgain = await presenceClient(t, mqttUrl, 'bob', { data: { name: 'Bob' } });
+  const bobAgain = await mode.client(t, 'bob', { data: { name: 'Bob' } });
   await bobAgain.subscribeGroup({ groupIds: ['lobby'] });
   t.equal(brief(await seen.next('bob online again')), 'GROUP_PRESENCE lobby online bob 1');
   await observer.unsubscribeGroupPresence({ groupIds: ['lobby'] });
   await bobAgain.unsubscribeGroup({ groupIds: ['lobby'] });
   t.same(seen.unread(), [], 'no duplicates, nothing after unsubscribing');
-});
+}, { users });
 
-type AedesInternals = { clients: Record<string, { conn: Socket; _will?: { payload: Buffer } | null } | undefined> };
-
-/** The server side of a client's connection, as the broker holds it. */
-function serverSide(server: { broker: { aedes: unknown } }, clientId: string) {
-  const client = (server.broker.aedes as AedesInternals).clients[clientId];
-  if (!client) throw new Error(`the broker holds no connection '${clientId}'`);
-  return client;
-}
-
-t.test('reconnect after the broker drops the socket: re-announced, re-subscribed, handlers keep working', async (t) => {
-  const { mqttUrl, server } = await serve(t);
-  const announced: { epoch: string; action: string }[] = [];
-  server.broker.aedes.on('publish', (packet, client) => {
-    if (client?.id === 'alice-tab' && packet.topic === 'presence/conn/alice/alice-tab') announced.push(JSON.parse(packet.payload.toString()));
-  });
-  const watch = await watcher(t, mqttUrl);
-  const alice = await presenceClient(t, mqttUrl, 'alice', { clientId: 'alice-tab', reconnectPeriodMs: 200, data: { name: 'A' } });
+forEachMode(t, 'reconnect after the far side drops the connection: re-announced, re-subscribed, handlers keep working', async (t, mode) => {
+  // serve: the broker destroys the socket; attach: the link to Mosquitto is cut (Mosquitto fires the will).
+  const line = await mode.droppable(t, 'alice-tab');
+  const announced = await mode.announcements(t, 'alice', 'alice-tab');
+  const watch = await mode.watcher(t);
+  const alice = await mode.client(t, 'alice', { url: line.url, clientId: 'alice-tab', reconnectPeriodMs: 200, data: { name: 'A' } });
   const aliceSees = new Recorder(alice);
   const connection = new Recorder(alice, ['CONNECTION']);
   await alice.subscribeUserPresence({ userIds: ['bob'] });
   await alice.subscribeGroup({ groupIds: ['lobby'] });
   t.match((await watch.find((m) => m.topic === 'presence/group/lobby', 'alice join')).json, { action: 'join', id: 'alice' });
-  const firstWill = JSON.parse(String(serverSide(server, 'alice-tab')._will!.payload)) as { action: string; epoch: string; data: unknown };
-  t.match(firstWill, { action: 'offline', data: { name: 'A' } }, 'the will carries the data');
+  const birth = await announced.next('the first birth');
+  t.match(birth, { action: 'online', data: { name: 'A' } });
 
-  serverSide(server, 'alice-tab').conn.destroy();
-  t.match((await watch.find((m) => m.topic === 'presence/user/alice', 'alice offline')).json, { action: 'offline', reason: 'connection_lost' });
+  line.drop();
+  t.match((await watch.find((m) => m.topic === 'presence/user/alice', 'alice offline')).json, { action: 'offline', reason: mode.reasons.lost });
   t.match((await connection.next('reconnecting')).payload, { status: 'reconnecting' });
   t.match((await connection.next('connected again')).payload, { status: 'connected' });
   t.equal(alice.status, 'connected');
@@ -122,33 +116,41 @@ t.test('reconnect after the broker drops the socket: re-announced, re-subscribed
     'membership restored: online, not a second join',
   );
 
-  const secondWill = JSON.parse(String(serverSide(server, 'alice-tab')._will!.payload)) as { epoch: string };
-  // birth, the will the broker published when the socket died, the birth after the reconnect
-  t.same(announced.map((a) => a.action), ['online', 'offline', 'online'], 'one birth per connection');
-  t.equal(announced[0]!.epoch, firstWill.epoch, 'the birth carries the epoch of its will');
-  t.equal(announced[1]!.epoch, firstWill.epoch, 'the will that fired is that connection\'s');
-  t.equal(announced[2]!.epoch, secondWill.epoch, 'the birth after the reconnect carries the new will\'s epoch');
-  t.not(secondWill.epoch, firstWill.epoch, 'a new epoch for the new connection');
+  // the will the broker published when the connection died, then the birth after the reconnect
+  const will = await announced.next('the will that fired');
+  t.match(will, { action: 'offline', data: { name: 'A' } }, 'the will carries the data');
+  t.equal(will.epoch, birth.epoch, 'the will that fired is that connection\'s: the birth carries the epoch of its will');
+  const rebirth = await announced.next('the birth after the reconnect');
+  t.equal(rebirth.action, 'online');
+  t.not(rebirth.epoch, birth.epoch, 'a new epoch for the new connection');
 
   // The user watch was restored too: bob's arrival reaches the same handler, unchanged.
-  const bob = await presenceClient(t, mqttUrl, 'bob');
+  const bob = await mode.client(t, 'bob');
   t.match((await aliceSees.next('bob online')).payload, { action: 'online', id: 'bob' });
   await bob.disconnect();
   t.match((await aliceSees.next('bob offline')).payload, { action: 'offline', id: 'bob' });
-  t.same(aliceSees.unread(), []);
-});
 
-t.test('a change missed while reconnecting is delivered once, from the retained state', async (t) => {
-  const { mqttUrl, server } = await serve(t);
-  const watch = await watcher(t, mqttUrl);
-  const bob = await presenceClient(t, mqttUrl, 'bob');
-  const alice = await presenceClient(t, mqttUrl, 'alice', { clientId: 'alice-1', reconnectPeriodMs: 1500 });
+  // The new connection's will carries the new epoch: drop it again and read the will that fires.
+  line.drop();
+  t.match((await watch.find((m) => m.topic === 'presence/user/alice', 'alice offline again')).json, { action: 'offline', reason: mode.reasons.lost });
+  t.match(await announced.next('the second will'), { action: 'offline', epoch: rebirth.epoch }, 'the birth after the reconnect carries the new will\'s epoch');
+  await connection.find((r) => r.payload.status === 'connected', 'connected a third time');
+  t.match(await announced.next('the third birth'), { action: 'online' });
+  t.same(announced.all.map((a) => a.action), ['online', 'offline', 'online', 'offline', 'online'], 'one birth per connection');
+  t.same(aliceSees.unread(), []);
+}, { users });
+
+forEachMode(t, 'a change missed while reconnecting is delivered once, from the retained state', async (t, mode) => {
+  const line = await mode.droppable(t, 'alice-1');
+  const watch = await mode.watcher(t);
+  const bob = await mode.client(t, 'bob');
+  const alice = await mode.client(t, 'alice', { url: line.url, clientId: 'alice-1', reconnectPeriodMs: 1500 });
   const aliceSees = new Recorder(alice);
   const connection = new Recorder(alice, ['CONNECTION']);
   await alice.subscribeUserPresence({ userIds: ['bob'] });
   t.match((await aliceSees.next('bob snapshot')).payload, { action: 'online', id: 'bob' });
 
-  serverSide(server, 'alice-1').conn.destroy();
+  line.drop();
   await watch.find((m) => m.topic === 'presence/user/alice' && m.json.action === 'offline', 'alice offline');
   await bob.disconnect();
   await watch.find((m) => m.topic === 'presence/user/bob' && m.json.action === 'offline', 'bob offline');
@@ -162,10 +164,10 @@ t.test('a change missed while reconnecting is delivered once, from the retained 
   await alice.unsubscribeUserPresence({ userIds: ['bob'] });
   t.same(aliceSees.unread(), []);
   t.equal(alice.presenceOf('bob'), undefined, 'unwatched users are forgotten');
-});
+}, { users });
 
-t.test('errors: coded, through onFailed and the rejected promise alike', async (t) => {
-  const { mqttUrl } = await serve(t);
+forEachMode(t, 'errors: coded, through onFailed and the rejected promise alike', async (t, mode) => {
+  const { mqttUrl } = mode;
 
   const failed: { code: number; content: string }[] = [];
   const invalid = await connect({ url: mqttUrl, id: 'a/b', onFailed: (e) => failed.push(e) }).catch((e: unknown) => e);
@@ -178,9 +180,21 @@ t.test('errors: coded, through onFailed and the rejected promise alike', async (
   await t.rejects(connect({ url: 'http://example', id: 'x' }), { code: ERROR_CODE.INVALID_ARGUMENT, content: /url must be/ });
   await t.rejects(connect({ url: mqttUrl, id: 'x', data: [] as never }), { code: ERROR_CODE.INVALID_ARGUMENT, content: /data must be a JSON object/ });
 
-  // over the server's 1 KiB data limit: the will is refused with CONNACK 5
   const big = { blob: 'x'.repeat(2000) };
-  await t.rejects(connect({ url: mqttUrl, id: 'big', data: big }), { code: ERROR_CODE.NOT_AUTHORIZED, content: /CONNACK 5/ });
+  if (mode.name === 'serve') {
+    // over the server's 1 KiB data limit: the will is refused with CONNACK 5
+    await t.rejects(connect({ url: mqttUrl, id: 'big', data: big }), { code: ERROR_CODE.NOT_AUTHORIZED, content: /CONNACK 5/ });
+  } else {
+    // Mosquitto knows nothing of the limit and accepts the connection; the bridge refuses the birth,
+    // says why, and the user never becomes online. A later query is answered after the birth was seen.
+    await mode.client(t, 'big', { data: big });
+    const q = await mode.querier(t, 'watcher', 'watcher-q');
+    t.same(await q.result('hereNow', { userIds: ['big'] }), { users: [{ id: 'big', online: false, data: {}, seq: 0 }] }, 'big is not online');
+    t.ok(
+      mode.logs.some((l) => l.msg === 'announcement dropped' && /over the \d+-byte limit/.test(String(l.reason))),
+      'the bridge logged why it dropped the birth',
+    );
+  }
 
   // nobody listening
   const closed = createServer();
@@ -201,18 +215,28 @@ t.test('errors: coded, through onFailed and the rejected promise alike', async (
   await t.rejects(connect({ url: silentUrl, id: 'x', timeoutMs: 300 }), { code: ERROR_CODE.TIMEOUT });
 
   // the longest valid user id still gets a valid default client id
-  const longest = await presenceClient(t, mqttUrl, 'é'.repeat(128));
+  const longest = await mode.client(t, LONGEST_ID);
   t.ok(Array.from(longest.clientId).length <= 128 && longest.clientId.startsWith('é'.repeat(119) + '-'));
 
-  const alice = await presenceClient(t, mqttUrl, 'alice');
+  const alice = await mode.client(t, 'alice');
   await t.rejects(alice.subscribeUserPresence({ userIds: [] }), { code: ERROR_CODE.INVALID_ARGUMENT, content: /non-empty array/ });
   await t.rejects(alice.subscribeUserPresence({ userIds: ['ok', 'x#'] }), { code: ERROR_CODE.INVALID_ARGUMENT, content: /userIds\[1\] "x#"/ });
   await t.rejects(alice.subscribeGroup({} as never), { code: ERROR_CODE.INVALID_ARGUMENT });
   await t.rejects(alice.subscribeGroup({ groupIds: ['$sys'] }), { code: ERROR_CODE.INVALID_ARGUMENT, content: /starts with '\$'/ });
 
-  // A refused SUBACK (0x80): a client set up with a layout that points at the server's private topics.
-  const misconfigured = await presenceClient(t, mqttUrl, 'mis', { layout: { groupPrefix: 'presence/conn' } });
-  await t.rejects(misconfigured.subscribeGroup({ groupIds: ['g'] }), { code: ERROR_CODE.NOT_AUTHORIZED, content: /refused the subscription to presence\/conn\/g/ });
+  // A client set up with a layout that points its group topics at the server's private topics.
+  const misconfigured = await mode.client(t, 'mis', { layout: { groupPrefix: 'presence/conn' } });
+  if (mode.name === 'serve') {
+    // The embedded broker refuses the SUBACK (0x80).
+    await t.rejects(misconfigured.subscribeGroup({ groupIds: ['g'] }), { code: ERROR_CODE.NOT_AUTHORIZED, content: /refused the subscription to presence\/conn\/g/ });
+  } else {
+    // Mosquitto never refuses a SUBSCRIBE under an ACL file: it checks read access per message, so the
+    // subscription is granted and delivers nothing. Membership in attach mode is the announcement,
+    // which the layout did not touch: mis is a member of g, as the bridge answers.
+    await misconfigured.subscribeGroup({ groupIds: ['g'] });
+    const q = await mode.querier(t, 'watcher', 'watcher-mis');
+    t.same(await q.result('whereNow', { userId: 'mis' }), { userId: 'mis', groups: ['g'] }, 'a member by its announcement');
+  }
 
   await alice.disconnect();
   await alice.disconnect(); // twice is fine
@@ -230,4 +254,4 @@ t.test('errors: coded, through onFailed and the rejected promise alike', async (
   // Node reports unhandled rejections when the microtask queue drains, before the next macrotask.
   await new Promise((resolve) => setImmediate(resolve));
   t.same(unhandled, [], 'no unhandled rejection');
-});
+}, { users });

@@ -3,8 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { connect, type MqttClient } from 'mqtt';
 import { parseConnAnnouncement, parseMemberAnnouncement } from '../announcements.js';
 import { EventPublisher, type SendPacket } from '../broker/event-publisher.js';
+import type { PresenceEvent } from '../core/events.js';
 import type { PresenceTracker } from '../core/tracker.js';
 import type { Logger } from '../log.js';
+import type { Asker, QueryEndpoint } from '../queries/mqtt.js';
+import type { ReplyBody } from '../queries/service.js';
 import type { Topics } from '../topics.js';
 import type { AttachConfig } from './config.js';
 import { RetainedMirror } from './mirror.js';
@@ -14,12 +17,18 @@ const ONLINE = Buffer.from(JSON.stringify({ status: 'online' }));
 const OFFLINE = Buffer.from(JSON.stringify({ status: 'offline' }));
 const EMPTY = Buffer.alloc(0);
 const JOIN = Buffer.from(JSON.stringify({ action: 'join' }));
+/** Queries held while a resync runs (answered once it is done); beyond this, dropped unanswered. */
+const MAX_HELD_QUERIES = 10_000;
 
 export interface BridgeOptions {
   config: AttachConfig;
   tracker: PresenceTracker;
   topics: Topics;
   log: Logger;
+  /** Told about each presence event the broker accepted (metrics). */
+  onPublished?: (event: PresenceEvent) => void;
+  /** Told why an announcement was dropped or ignored, as a short fixed label (metrics). */
+  onRefused?: (label: string) => void;
 }
 
 /**
@@ -31,28 +40,39 @@ export interface BridgeOptions {
  * subscriber in order). Until then messages are only collected; then each user is settled against the
  * new truth in one step (`PresenceTracker.resync`) and live processing starts.
  *
+ * Queries arrive on `presence/query/+` (the broker's ACL lets a client write only its own client id's
+ * topic) and are handed to the query handler in the order received, after the announcements before
+ * them; those that come during a resync wait for it. Replies go to `presence/reply/<clientId>`.
+ *
  * Emits `synced` after each resync and `connection` (true/false) as the broker link changes.
  */
-export class AttachBridge extends EventEmitter {
+export class AttachBridge extends EventEmitter implements QueryEndpoint {
   readonly publisher: EventPublisher;
   private readonly client: MqttClient;
   private readonly mirror = new RetainedMirror();
   private readonly statusTopic: string;
   private readonly sentinelTopic: string;
+  private readonly queryPrefix: string;
   /** Messages collected during a resync, last one per topic; undefined when live. */
   private collecting: Map<string, Buffer> | undefined = new Map();
   private sentinel = '';
   /** Announcement topics whose retained birth was cleared while collecting; restored after. */
   private lost = new Set<string>();
   private closing = false;
+  private queryHandler: ((asker: Asker, payload: Buffer) => void) | undefined;
+  /** Queries received while collecting, answered in order once the resync's truth is in the tracker. */
+  private heldQueries: [clientId: string, payload: Buffer][] = [];
   syncs = 0;
   dropped = 0;
+  /** Queries that arrived during a resync and waited for it. */
+  queriesHeld = 0;
 
   constructor(private readonly options: BridgeOptions) {
     super();
     const { config, topics, log } = options;
     this.statusTopic = topics.bridge(config.bridgeId);
     this.sentinelTopic = `${this.statusTopic}/sync`;
+    this.queryPrefix = `${topics.prefix}/query/`;
     this.client = connect(config.broker, {
       clientId: config.bridgeId,
       username: config.username,
@@ -65,10 +85,10 @@ export class AttachBridge extends EventEmitter {
       queueQoSZero: false,
       will: { topic: this.statusTopic, payload: OFFLINE, qos: 1, retain: true },
     });
-    this.publisher = new EventPublisher(this.sender(), topics, log);
+    this.publisher = new EventPublisher(this.sender(), topics, log, options.onPublished);
     options.tracker.setEventSink((events) => this.publisher.publish(events));
     this.client.on('connect', () => this.startResync());
-    this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    this.client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.retain));
     this.client.on('close', () => {
       const wasLive = this.collecting === undefined;
       this.collecting = new Map();
@@ -91,6 +111,34 @@ export class AttachBridge extends EventEmitter {
 
   get liveConnections(): number {
     return this.mirror.liveCount;
+  }
+
+  settled(): Promise<void> {
+    return this.options.tracker.settled();
+  }
+
+  drained(): Promise<void> {
+    return this.publisher.drained();
+  }
+
+  /** Attach mode answers every asker in full: who may watch whom is the external broker's ACL's business. */
+  onQuery(handler: (asker: Asker, payload: Buffer) => void): void {
+    this.queryHandler = handler;
+  }
+
+  /**
+   * QoS 1, not retained. Dropped while the link is down: the asker's request went with its own
+   * session's view of the broker, and a reply queued for a later connection would only confuse it.
+   */
+  reply(clientId: string, body: ReplyBody): void {
+    const topic = this.options.topics.reply(clientId);
+    if (!this.client.connected) {
+      this.options.log.debug('query reply dropped: the broker link is down', { topic });
+      return;
+    }
+    this.client.publish(topic, Buffer.from(JSON.stringify(body)), { qos: 1, retain: false }, (error) => {
+      if (error && !this.closing) this.options.log.warn('publishing a query reply failed', { topic, error: error.message });
+    });
   }
 
   /**
@@ -133,13 +181,22 @@ export class AttachBridge extends EventEmitter {
     const { topics, log, config } = this.options;
     this.collecting = new Map();
     this.lost = new Set();
+    this.heldQueries = [];
     this.sentinel = randomUUID();
     const sentinel = this.sentinel;
-    const filters = [`${topics.prefix}/conn/#`, `${topics.prefix}/member/#`, `${topics.prefix}/user/+`, this.sentinelTopic];
+    const filters = [
+      `${topics.prefix}/conn/#`,
+      `${topics.prefix}/member/#`,
+      `${topics.prefix}/query/+`,
+      `${topics.prefix}/user/+`,
+      this.sentinelTopic,
+    ];
     log.info('connected to the broker; resyncing', { broker: config.broker });
     // QoS 0 on purpose. Mosquitto queues at most max_queued_messages (1000) QoS 1 messages per client
     // and silently drops the rest, retained ones at SUBSCRIBE included; QoS 0 has no such limit. Nothing
     // is lost by it: within a connection TCP delivers, and a broken connection is followed by a resync.
+    // Queries come at QoS 0 too, so they reach us in order with the announcements published before
+    // them (a broker may hold back QoS 1 deliveries past its in-flight window, but not QoS 0 ones).
     this.client.subscribe(filters, { qos: 0 }, (error, granted) => {
       const refused = granted?.filter((g) => g.qos === 128).map((g) => g.topic) ?? [];
       if (error || refused.length > 0) {
@@ -152,7 +209,8 @@ export class AttachBridge extends EventEmitter {
     });
   }
 
-  private onMessage(topic: string, payload: Buffer): void {
+  private onMessage(topic: string, payload: Buffer, retained: boolean): void {
+    if (topic.startsWith(this.queryPrefix)) return this.onQueryMessage(topic, payload, retained);
     if (this.collecting) {
       if (topic === this.sentinelTopic) {
         if (payload.toString() === this.sentinel) this.finishResync(this.collecting);
@@ -182,6 +240,8 @@ export class AttachBridge extends EventEmitter {
       const birth = resync.births.get(topic);
       if (birth) this.restore(topic, birth.payload, 'a retained birth was cleared during the resync');
     }
+    // Asked during the resync: answered now, from the new truth (the service waits for it to settle).
+    for (const [clientId, payload] of this.heldQueries.splice(0)) this.queryHandler?.({ clientId }, payload);
     this.syncs++;
     log.info('resynced', { users: resync.users.length, connections: resync.births.size, cleared: resync.clear.length });
     void tracker.settled().then(async () => {
@@ -192,6 +252,23 @@ export class AttachBridge extends EventEmitter {
       this.emit('connection', true);
       this.emit('synced');
     });
+  }
+
+  /**
+   * A request on `presence/query/<clientId>`. A retained one (a client may publish with the flag set)
+   * is delivered again at every resync; only live requests are answered, each once.
+   */
+  private onQueryMessage(topic: string, payload: Buffer, retained: boolean): void {
+    if (retained || !this.queryHandler) return;
+    const target = this.options.topics.parse(topic);
+    if (target.kind !== 'query') return;
+    if (!this.collecting) return this.queryHandler({ clientId: target.clientId }, payload);
+    if (this.heldQueries.length >= MAX_HELD_QUERIES) {
+      this.options.log.warn('query dropped: too many waiting for the resync', { topic });
+      return;
+    }
+    this.heldQueries.push([target.clientId, payload]);
+    this.queriesHeld++;
   }
 
   private onLive(topic: string, payload: Buffer): void {
@@ -224,6 +301,7 @@ export class AttachBridge extends EventEmitter {
     if (action === 'online') {
       if (this.mirror.isEnded(topic, epoch)) {
         log.info('stale birth ignored: its epoch already ended', { topic, epoch });
+        this.options.onRefused?.('stale epoch');
         if (live) this.restore(topic, live.payload, 'a stale birth replaced a live birth');
         else this.clear(topic);
         return;
@@ -234,6 +312,7 @@ export class AttachBridge extends EventEmitter {
     }
     if (live && epoch !== undefined && live.epoch !== undefined && epoch !== live.epoch) {
       log.info('stale offline ignored: not the connection\'s current epoch', { topic, epoch, current: live.epoch });
+      this.options.onRefused?.('stale epoch');
       this.restore(topic, live.payload, 'a stale offline replaced a live birth');
       return;
     }
@@ -281,5 +360,14 @@ export class AttachBridge extends EventEmitter {
   private drop(topic: string, reason: string): void {
     this.dropped++;
     this.options.log.warn('announcement dropped', { topic, reason });
+    this.options.onRefused?.(refusalLabel(reason));
   }
+}
+
+/** The reason an announcement was dropped, as one of a few labels (the reason itself carries sizes, paths). */
+export function refusalLabel(reason: string): string {
+  if (reason.startsWith('not an announcement topic')) return 'invalid topic';
+  if (/over the \d+-byte limit/.test(reason)) return 'too large';
+  if (reason === 'payload is not valid JSON') return 'not json';
+  return 'invalid announcement';
 }

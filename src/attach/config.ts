@@ -2,10 +2,14 @@ import type { JSONSchemaType } from 'ajv';
 import { ConfigError } from '../config.js';
 import { isValidId } from '../core/ids.js';
 import type { LogLevel } from '../log.js';
+import { DEFAULT_QUERY_CONFIG, QUERY_CONFIG_PROPERTIES, queryConfigProblem, type QueryConfig } from '../queries/config.js';
 import { compile } from '../schemas/ajv.js';
 
-/** Everything `attach` can be told, from the config file and then the command line (which wins). */
-export interface AttachConfig {
+/**
+ * Everything `attach` can be told, from the config file and then the command line (which wins). The
+ * query API's keys (apiToken, limits) are serve mode's, so both modes serve the same API.
+ */
+export interface AttachConfig extends QueryConfig {
   /** The existing broker, e.g. `mqtt://host:1883`, `mqtts://...`, `ws://host:9001`. */
   broker: string;
   username?: string;
@@ -34,6 +38,7 @@ export const DEFAULT_ATTACH_CONFIG: Omit<AttachConfig, 'broker'> = {
   maxDataBytes: 1024,
   reconnectMs: 1000,
   logLevel: 'info',
+  ...DEFAULT_QUERY_CONFIG,
 };
 
 const PREFIX_PATTERN = '^[^/+#$\\u0000][^/+#\\u0000]*(/[^/+#\\u0000]+)*$';
@@ -53,6 +58,7 @@ const schema: JSONSchemaType<Partial<AttachConfig>> = {
     maxDataBytes: { type: 'integer', minimum: 2, maximum: 65536, nullable: true },
     reconnectMs: { type: 'integer', minimum: 10, maximum: 3_600_000, nullable: true },
     logLevel: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], nullable: true },
+    ...QUERY_CONFIG_PROPERTIES,
   },
   additionalProperties: false,
 };
@@ -77,5 +83,7 @@ export function resolveAttachConfig(...layers: unknown[]): AttachConfig {
   if (config.prefix === config.groupPrefix || config.groupPrefix!.startsWith(config.prefix + '/')) {
     throw new ConfigError('invalid configuration: groupPrefix must lie outside prefix');
   }
+  const queryProblem = queryConfigProblem(config as AttachConfig);
+  if (queryProblem) throw new ConfigError(`invalid configuration: ${queryProblem}`);
   return config as AttachConfig;
 }

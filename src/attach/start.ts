@@ -1,7 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import { PresenceTracker } from '../core/tracker.js';
+import { PresenceMetrics } from '../http/metrics.js';
 import type { Router } from '../http/router.js';
 import type { Logger } from '../log.js';
+import { answerQueries } from '../queries/mqtt.js';
+import { QueryService, queryLimits } from '../queries/service.js';
 import { Topics } from '../topics.js';
 import { AttachBridge } from './bridge.js';
 import type { AttachConfig } from './config.js';
@@ -10,6 +13,8 @@ import { attachHttp } from './http.js';
 export interface RunningBridge {
   readonly bridge: AttachBridge;
   readonly tracker: PresenceTracker;
+  readonly queries: QueryService;
+  readonly metrics: PresenceMetrics;
   readonly router: Router;
   readonly httpPort: number;
   close(): Promise<void>;
@@ -17,7 +22,8 @@ export interface RunningBridge {
 
 /**
  * `attach`: presence for an existing broker. Starts the HTTP listener and the bridge; the bridge keeps
- * (re)connecting on its own, so a broker that is down at start is not an error.
+ * (re)connecting on its own, so a broker that is down at start is not an error. The query API (MQTT
+ * request/reply through the broker, HTTP /v1) and /metrics are serve mode's, over the bridge's tracker.
  */
 export async function startAttach(config: AttachConfig, log: Logger): Promise<RunningBridge> {
   const topics = new Topics({ prefix: config.prefix, groupPrefix: config.groupPrefix });
@@ -25,8 +31,23 @@ export async function startAttach(config: AttachConfig, log: Logger): Promise<Ru
     graceMs: config.graceMs,
     onError: (error) => log.error('presence change failed', { error }),
   });
-  const bridge = new AttachBridge({ config, tracker, topics, log });
-  const { router, server } = attachHttp(bridge, log);
+  // Created first, as the bridge reports to it; its gauges read the tracker only when scraped.
+  const metrics = new PresenceMetrics(() => tracker.stats());
+  const bridge = new AttachBridge({
+    config,
+    tracker,
+    topics,
+    log,
+    onPublished: (event) => metrics.eventPublished(event),
+    onRefused: (label) => metrics.refused('publish', label),
+  });
+  const queries = new QueryService(tracker, {
+    limits: queryLimits(config),
+    observe: (method, via, code, seconds) => metrics.queryAnswered(method, via, code, seconds),
+    log,
+  });
+  answerQueries(bridge, queries, log);
+  const { router, server } = attachHttp(bridge, log, { queries, metrics, apiToken: config.apiToken });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -40,12 +61,21 @@ export async function startAttach(config: AttachConfig, log: Logger): Promise<Ru
     throw error;
   }
   const httpPort = (server.address() as AddressInfo).port;
-  log.info('listening', { mode: 'attach', broker: config.broker, bridgeId: config.bridgeId, host: config.host, httpPort });
+  log.info('listening', {
+    mode: 'attach',
+    broker: config.broker,
+    bridgeId: config.bridgeId,
+    host: config.host,
+    httpPort,
+    api: config.apiToken ? 'bearer token' : 'open',
+  });
 
   let closed: Promise<void> | undefined;
   return {
     bridge,
     tracker,
+    queries,
+    metrics,
     router,
     httpPort,
     close: () => {

@@ -26,6 +26,9 @@ export async function runAttach(args: string[]): Promise<void> {
       'max-data-bytes': { type: 'string' },
       'reconnect-ms': { type: 'string' },
       'log-level': { type: 'string' },
+      'api-token': { type: 'string' },
+      'max-query-ids': { type: 'string' },
+      'max-page-size': { type: 'string' },
     },
   });
   const fromFile = values.config ? readConfigFile(values.config) : {};
@@ -42,6 +45,9 @@ export async function runAttach(args: string[]): Promise<void> {
     maxDataBytes: integer(values['max-data-bytes'], '--max-data-bytes'),
     reconnectMs: integer(values['reconnect-ms'], '--reconnect-ms'),
     logLevel: values['log-level'],
+    apiToken: values['api-token'],
+    maxQueryIds: integer(values['max-query-ids'], '--max-query-ids'),
+    maxPageSize: integer(values['max-page-size'], '--max-page-size'),
   });
   const log = createLogger(config.logLevel);
   const running = await startAttach(config, log);

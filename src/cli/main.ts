@@ -21,6 +21,7 @@ commands:
             --broker URL [--username U --password P] [--bridge-id ID] [--host H] [--http-port N]
             [--grace MS] [--config FILE] [--prefix P] [--group-prefix P] [--max-data-bytes N]
             [--reconnect-ms N] [--log-level L]   (password also from $PRESENCE_BRIDGE_PASSWORD)
+            [--api-token T] [--max-query-ids N] [--max-page-size N]
   watch     print presence events as JSON lines
             --url URL [--users a,b] [--groups g,h] [--id ID] [--password P] [--changes-only]
 ${PASSWD_USAGE}`;

@@ -1,0 +1,35 @@
+import { DEFAULT_QUERY_LIMITS } from './service.js';
+
+/** The query API's configuration keys, the same for `serve` and `attach` (config file and flags). */
+export interface QueryConfig {
+  /** Bearer token required by the HTTP API under /v1; none leaves it open. */
+  apiToken?: string;
+  /** Most ids in one hereNow / groupOnlineCount query. */
+  maxQueryIds: number;
+  /** Largest groupHereNow page; `defaultPageSize` when no limit is asked for. */
+  maxPageSize: number;
+  defaultPageSize: number;
+  /** Largest MQTT query payload, in bytes. */
+  maxQueryBytes: number;
+}
+
+export const DEFAULT_QUERY_CONFIG: QueryConfig = {
+  maxQueryIds: DEFAULT_QUERY_LIMITS.maxIds,
+  maxPageSize: DEFAULT_QUERY_LIMITS.maxPageSize,
+  defaultPageSize: DEFAULT_QUERY_LIMITS.defaultPageSize,
+  maxQueryBytes: DEFAULT_QUERY_LIMITS.maxRequestBytes,
+};
+
+/** JSON Schema properties for the keys above, spread into each mode's config schema. */
+export const QUERY_CONFIG_PROPERTIES = {
+  apiToken: { type: 'string', minLength: 1, maxLength: 4096, pattern: '^\\S+$', nullable: true },
+  maxQueryIds: { type: 'integer', minimum: 1, maximum: 100_000, nullable: true },
+  maxPageSize: { type: 'integer', minimum: 1, maximum: 100_000, nullable: true },
+  defaultPageSize: { type: 'integer', minimum: 1, maximum: 100_000, nullable: true },
+  maxQueryBytes: { type: 'integer', minimum: 256, maximum: 16 * 1024 * 1024, nullable: true },
+} as const;
+
+/** What spans the keys; the problem in words, or undefined when the config is consistent. */
+export function queryConfigProblem(config: QueryConfig): string | undefined {
+  return config.defaultPageSize > config.maxPageSize ? 'defaultPageSize must not exceed maxPageSize' : undefined;
+}
