@@ -22,7 +22,8 @@ export function serveQueries(broker: PresenceBroker, service: QueryService, log:
         broker.setQueryHandler((client, payload) => {
           // Taken when the question arrives: the identity is the connection's, even if it ends before the answer.
           const viewer = broker.viewer(client);
-          handler({ clientId: client.id, userId: viewer?.userId, scope: watchScope(broker.security, viewer) }, payload);
+          const scope = watchScope(broker.security, viewer);
+          handler({ clientId: client.id, userId: viewer?.userId, scope, policy: broker.security.policy.name }, payload);
         }),
       reply: (clientId, body) => broker.reply(clientId, body),
     },

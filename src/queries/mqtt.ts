@@ -8,6 +8,8 @@ export interface Asker {
   userId?: string;
   /** What the asker may watch; undefined when it may watch everything. */
   scope?: WatchScope;
+  /** The watch policy's name, for the log of refused queries. */
+  policy?: string;
 }
 
 /**
@@ -35,11 +37,11 @@ export interface QueryEndpoint {
  */
 export function answerQueries(endpoint: QueryEndpoint, service: QueryService, log: Logger): void {
   const refusals = new RefusalLog(log);
-  endpoint.onQuery(({ clientId, userId, scope }, payload) => {
+  endpoint.onQuery(({ clientId, userId, scope, policy }, payload) => {
     (async () => {
       const body = await service.request(payload, 'mqtt', scope);
       if ('error' in body && body.error.code === QueryCode.FORBIDDEN) {
-        refusals.warn('query refused', { clientId, userId, reason: body.error.content });
+        refusals.warn('query refused', { clientId, userId, reason: body.error.content, policy });
       }
       await endpoint.settled();
       await endpoint.drained();
