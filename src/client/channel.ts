@@ -33,13 +33,14 @@ export interface ChannelContext {
 /**
  * One slice of the client's protocol: the subscriptions it owns and the product topics it reads.
  * The client calls `resume` after every CONNACK (after the birth), so a reconnect restores each
- * slice, and offers every message under the product's prefix to `route`. A request/reply helper for
- * the query API is one more channel: it subscribes to `presence/reply/<clientId>` in `resume` and
- * takes `reply` topics in `route`.
+ * slice, offers every message under the product's prefix to `route`, and tells `connectionLost`
+ * when the link goes (or the client disconnects). The query API's request/reply is one such channel
+ * (query-channel.ts): it subscribes to `presence/reply/<clientId>` in `resume` and takes `reply` topics.
  */
 export interface Channel {
   resume(): Promise<void>;
   route(target: ProductTopic, payload: Uint8Array, retained: boolean): boolean;
+  connectionLost?(): void;
 }
 
 /** One call's ids, checked and de-duplicated; a call names at most this many. */
