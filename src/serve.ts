@@ -55,7 +55,8 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
   registerBrowserAssets(router);
   mountApi(router, { service: queries, apiToken: config.apiToken });
   metrics.mount(router);
-  const tcp = createTcpServer((socket) => broker.aedes.handle(socket));
+  // No Nagle: a reply's PUBLISH after a PUBACK otherwise waits ~40 ms for the client's delayed ACK.
+  const tcp = createTcpServer({ noDelay: true }, (socket) => broker.aedes.handle(socket));
   const http = createHttpServer(router, (stream, req) => broker.aedes.handle(stream, req), log);
   try {
     await listen(tcp, config.mqttPort, config.host);
