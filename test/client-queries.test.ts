@@ -108,7 +108,16 @@ t.test('errors: checked before sending, server codes passed through, timeout, no
   gated.swallowReplies();
   await t.rejects(alice.whereNow({ userId: 'alice' }), { code: ERROR_CODE.TIMEOUT, content: /no reply to whereNow within 2000 ms/ });
   gated.swallowReplies(false);
-  t.same(await alice.whereNow({ userId: 'alice' }), { userId: 'alice', groups: [] }, 'the late reply to the timed-out call settles nothing');
+
+  // A reply that comes too late: held until the next query has been acknowledged, after the timeout.
+  const errors = new Recorder(alice, ['ERROR']);
+  const acked = gated.count('query-acked');
+  gated.holdNextReplyUntil(acked + 2, 'query-acked');
+  await t.rejects(alice.groupOnlineCount({ groupIds: ['g'] }), { code: ERROR_CODE.TIMEOUT });
+  const replies = gated.count('reply');
+  t.same(await alice.whereNow({ userId: 'alice' }), { userId: 'alice', groups: [] }, 'the next call gets its own reply');
+  t.equal(gated.count('reply'), replies + 2, 'after the late reply, which settled nothing');
+  t.same(errors.all, [], 'and was no error either');
 
   await alice.disconnect();
   const error = await alice.groupOnlineCount({ groupIds: ['g'] }).catch((e: unknown) => e);
