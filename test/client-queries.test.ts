@@ -84,7 +84,7 @@ t.test('the four queries: callbacks and promises, results as the server gives th
 });
 
 t.test('errors: checked before sending, server codes passed through, timeout, not connected', async (t) => {
-  const { url } = await startBroker(t, { maxQueryIds: 3, maxPageSize: 5, defaultPageSize: 5 });
+  const { url } = await startBroker(t, { maxQueryIds: 3, maxPageSize: 5, defaultPageSize: 5, maxQueryBytes: 256 });
   const gated = new GatedTransport();
   const alice = await presenceClient(t, url, 'alice', { transport: gated.factory, timeoutMs: 2000 });
 
@@ -103,6 +103,10 @@ t.test('errors: checked before sending, server codes passed through, timeout, no
   t.match(failed, [{ code: ERROR_CODE.TOO_LARGE, content: /4 userIds is over the limit of 3 per call/ }], 'onFailed gets the server code');
   await t.rejects(alice.groupHereNow({ groupId: 'g', limit: 6 }), { code: 413, content: /limit 6 is over the page size limit of 5/ });
   t.same(await alice.groupOnlineCount({ groupIds: ['a', 'b', 'c'] }), { counts: { a: 0, b: 0, c: 0 } }, 'at the limit is fine');
+  // Over the request size limit the server cannot read the id and answers `"id": null`: with one call
+  // in flight, that is the call's answer.
+  const long = ['a', 'b', 'c'].map((c) => c.repeat(128));
+  await t.rejects(alice.hereNow({ userIds: long }), { code: ERROR_CODE.TOO_LARGE, content: /over the 256-byte limit/ });
 
   // A server that does not answer: 408 after timeoutMs.
   gated.swallowReplies();
