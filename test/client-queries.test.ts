@@ -90,10 +90,10 @@ t.test('errors: checked before sending, server codes passed through, timeout, no
 
   await t.rejects(alice.hereNow({ userIds: [] }), { code: ERROR_CODE.INVALID_ARGUMENT, content: /non-empty array/ });
   await t.rejects(alice.hereNow({ userIds: ['a/b'] }), { code: 400, content: /userIds\[0\] "a\/b"/ });
-  await t.rejects(alice.groupHereNow({ groupId: '#' }), { code: 400 });
+  await t.rejects(alice.groupHereNow({ groupId: '#' }), { code: 400, content: /groupId "#" is not a valid id: contains '#'/ });
   await t.rejects(alice.groupHereNow({ groupId: 'g', limit: -1 }), { code: 400, content: /limit must be a non-negative integer/ });
   await t.rejects(alice.groupHereNow({ groupId: 'g', offset: 1.5 }), { code: 400, content: /offset/ });
-  await t.rejects(alice.whereNow({} as never), { code: 400 });
+  await t.rejects(alice.whereNow({} as never), { code: 400, content: /userId undefined is not a valid id: not a string/ });
   await t.rejects(alice.groupOnlineCount({ groupIds: '$x' } as never), { code: 400 });
   t.equal(gated.count('reply'), 0, 'nothing invalid was sent');
 

@@ -60,6 +60,13 @@ export function checkIds(value: unknown, field: string): string[] {
   return [...new Set(value as string[])];
 }
 
+/** One id, checked (`groupHereNow`'s groupId, `whereNow`'s userId). */
+export function checkId(value: unknown, field: string): string {
+  const problem = invalidIdReason(value);
+  if (problem) throw failure(ERROR_CODE.INVALID_ARGUMENT, `${field} ${JSON.stringify(value)} is not a valid id: ${problem}`);
+  return value as string;
+}
+
 /** Fails the call when the server refused some of the filters (SUBACK 0x80). */
 export function refusedFilters(filters: string[], granted: number[]): PresenceClientError | undefined {
   const refused = filters.filter((_, i) => granted[i] === undefined || granted[i]! >= 128);

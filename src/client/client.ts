@@ -1,7 +1,7 @@
 import { MAX_ID_LENGTH, invalidIdReason } from '../core/ids.js';
 import { DEFAULT_LAYOUT, Topics, type TopicLayout } from '../topics.js';
 import { settle, within } from './calls.js';
-import { checkIds, type Channel, type ChannelContext, type ClientEvents } from './channel.js';
+import { checkId, checkIds, type Channel, type ChannelContext, type ClientEvents } from './channel.js';
 import { ERROR_CODE, failure, fromTransportError, isFinalRefusal } from './errors.js';
 import { MembershipChannel } from './membership-channel.js';
 import { mqttTransport } from './mqtt-transport.js';
@@ -218,7 +218,7 @@ export class PresenceClient {
   /** One page of a group's members, online first. A snapshot, as hereNow; it also seeds `groupMembers`. */
   groupHereNow(call: GroupHereNowCall): Promise<GroupHereNowResult> {
     return settle(() => {
-      const [groupId] = checkIds(call?.groupId === undefined ? undefined : [call.groupId], 'groupId');
+      const groupId = checkId(call?.groupId, 'groupId');
       const params: Record<string, unknown> = { groupId };
       for (const key of ['limit', 'offset'] as const) {
         const value = call[key];
@@ -226,7 +226,7 @@ export class PresenceClient {
         if (!Number.isSafeInteger(value) || value < 0) throw failure(ERROR_CODE.INVALID_ARGUMENT, `${key} must be a non-negative integer`);
         params[key] = value;
       }
-      return this.presence.snapshotGroup(groupId!, () => this.ask('groupHereNow', params, checkResult.groupHereNow));
+      return this.presence.snapshotGroup(groupId, () => this.ask('groupHereNow', params, checkResult.groupHereNow));
     }, call);
   }
 
@@ -238,7 +238,7 @@ export class PresenceClient {
   /** The groups a user is a member of. */
   whereNow(call: WhereNowCall): Promise<WhereNowResult> {
     return settle(() => {
-      const [userId] = checkIds(call?.userId === undefined ? undefined : [call.userId], 'userId');
+      const userId = checkId(call?.userId, 'userId');
       return this.ask('whereNow', { userId }, checkResult.whereNow);
     }, call);
   }
