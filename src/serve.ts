@@ -56,7 +56,8 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
   const apiClosed = apiClosedBecause(config.apiToken, security);
   mountApi(router, { service: queries, apiToken: config.apiToken, closedBecause: apiClosed });
   metrics.mount(router);
-  const tcp = createTcpServer((socket) => broker.aedes.handle(socket));
+  // No Nagle: a reply's PUBLISH after a PUBACK otherwise waits ~40 ms for the client's delayed ACK.
+  const tcp = createTcpServer({ noDelay: true }, (socket) => broker.aedes.handle(socket));
   const http = createHttpServer(router, (stream, req) => broker.aedes.handle(stream, req), log);
   try {
     await listen(tcp, config.mqttPort, config.host);

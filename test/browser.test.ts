@@ -84,13 +84,23 @@ t.test('two browsers as two users: online, a shared group, offline when a page c
   await bob.page.waitForSelector(rosterRow('alice', true));
   t.pass('bob sees alice online at once, from her retained state');
 
+  // dave, a plain Node client, was in the lobby before anyone and has gone: an offline member.
+  const dave = await presenceClient(t, mqttUrl, 'dave', { data: { name: 'Dave' } });
+  await dave.subscribeGroup({ groupIds: ['lobby'] });
+  await dave.disconnect();
+
   await join(alice.page, 'lobby');
   await alice.page.waitForSelector(memberRow('lobby', 'alice', true));
+  await alice.page.waitForSelector(memberRow('lobby', 'dave', false));
   await alice.page.waitForSelector(groupCount('lobby', 1));
+  t.pass('joining lists the members already there (groupHereNow), offline ones too');
   await join(bob.page, 'lobby');
   await alice.page.waitForSelector(memberRow('lobby', 'bob', true));
   await alice.page.waitForSelector(groupCount('lobby', 2));
   await bob.page.waitForSelector(groupCount('lobby', 2));
+  await bob.page.waitForSelector(memberRow('lobby', 'alice', true));
+  await bob.page.waitForSelector(memberRow('lobby', 'dave', false));
+  t.equal(await bob.page.textContent(`${memberRow('lobby', 'alice', true)} .who b`), 'Alice', "a page joining after alice lists her, with her data");
   t.pass('both are in the lobby, two online, on both pages');
 
   // carol, a plain Node client, joins the lobby too and leaves again: the page follows.
@@ -102,6 +112,8 @@ t.test('two browsers as two users: online, a shared group, offline when a page c
   await alice.page.waitForSelector(rosterRow('carol', false));
   await alice.page.waitForSelector(memberRow('lobby', 'carol', false));
   await alice.page.waitForSelector(groupCount('lobby', 2));
+  // bob's page, which learned of carol only from events, follows her the same way.
+  await bob.page.waitForSelector(memberRow('lobby', 'carol', false));
 
   if (SCREENSHOT) {
     const docs = fileURLToPath(new URL('../docs/', import.meta.url));

@@ -33,13 +33,14 @@ export interface ChannelContext {
 /**
  * One slice of the client's protocol: the subscriptions it owns and the product topics it reads.
  * The client calls `resume` after every CONNACK (after the birth), so a reconnect restores each
- * slice, and offers every message under the product's prefix to `route`. A request/reply helper for
- * the query API is one more channel: it subscribes to `presence/reply/<clientId>` in `resume` and
- * takes `reply` topics in `route`.
+ * slice, offers every message under the product's prefix to `route`, and tells `connectionLost`
+ * when the link goes (or the client disconnects). The query API's request/reply is one such channel
+ * (query-channel.ts): it subscribes to `presence/reply/<clientId>` in `resume` and takes `reply` topics.
  */
 export interface Channel {
   resume(): Promise<void>;
   route(target: ProductTopic, payload: Uint8Array, retained: boolean): boolean;
+  connectionLost?(): void;
 }
 
 /** One call's ids, checked and de-duplicated; a call names at most this many. */
@@ -57,6 +58,13 @@ export function checkIds(value: unknown, field: string): string[] {
     if (problem) throw failure(ERROR_CODE.INVALID_ARGUMENT, `${field}[${index}] ${JSON.stringify(id)} is not a valid id: ${problem}`);
   });
   return [...new Set(value as string[])];
+}
+
+/** One id, checked (`groupHereNow`'s groupId, `whereNow`'s userId). */
+export function checkId(value: unknown, field: string): string {
+  const problem = invalidIdReason(value);
+  if (problem) throw failure(ERROR_CODE.INVALID_ARGUMENT, `${field} ${JSON.stringify(value)} is not a valid id: ${problem}`);
+  return value as string;
 }
 
 /** Fails the call when the server refused some of the filters (SUBACK 0x80). */

@@ -1,14 +1,26 @@
 import { MAX_ID_LENGTH, invalidIdReason } from '../core/ids.js';
 import { DEFAULT_LAYOUT, Topics, type TopicLayout } from '../topics.js';
 import { settle, within } from './calls.js';
-import type { Channel, ChannelContext, ClientEvents } from './channel.js';
+import { checkId, checkIds, type Channel, type ChannelContext, type ClientEvents } from './channel.js';
 import { ERROR_CODE, failure, fromTransportError, isFinalRefusal } from './errors.js';
 import { MembershipChannel } from './membership-channel.js';
 import { mqttTransport } from './mqtt-transport.js';
-import { connAnnouncement, newEpoch } from './payloads.js';
+import { checkResult, connAnnouncement, newEpoch } from './payloads.js';
 import { PresenceChannel } from './presence-channel.js';
+import { QueryChannel } from './query-channel.js';
 import type { Transport, TransportFactory } from './transport.js';
-import type { Callbacks, ConnectionStatus, UserData, UserPresenceEvent } from './types.js';
+import type {
+  Callbacks,
+  ConnectionStatus,
+  GroupHereNowResult,
+  GroupOnlineCountResult,
+  GroupRoster,
+  HereNowResult,
+  UserData,
+  UserPresenceEvent,
+  WhereNowResult,
+} from './types.js';
+import type { Checked } from '../schemas/ajv.js';
 
 export interface ConnectOptions extends Callbacks<PresenceClient> {
   /** `mqtt://host:1883`, or `ws://host:8080/mqtt` (browsers). */
@@ -42,6 +54,25 @@ export interface GroupIdsCall extends Callbacks {
   groupId?: string;
 }
 
+export interface HereNowCall extends Callbacks<HereNowResult> {
+  userIds: string[];
+}
+
+export interface GroupHereNowCall extends Callbacks<GroupHereNowResult> {
+  groupId: string;
+  /** Page size (the server's default when omitted; at most its page size limit). */
+  limit?: number;
+  offset?: number;
+}
+
+export interface GroupOnlineCountCall extends Callbacks<GroupOnlineCountResult> {
+  groupIds: string[];
+}
+
+export interface WhereNowCall extends Callbacks<WhereNowResult> {
+  userId: string;
+}
+
 type Handler<K extends keyof ClientEvents> = (payload: ClientEvents[K]) => void;
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -72,6 +103,7 @@ export class PresenceClient {
   private readonly reconnectPeriodMs: number;
   private readonly presence: PresenceChannel;
   private readonly membership: MembershipChannel;
+  private readonly queries: QueryChannel;
   private readonly channels: Channel[];
   private readonly handlers = new Map<keyof ClientEvents, Set<(payload: never) => void>>();
   private transport: Transport | undefined;
@@ -104,7 +136,8 @@ export class PresenceClient {
     const ctx = this.channelContext();
     this.presence = new PresenceChannel(ctx);
     this.membership = new MembershipChannel(ctx);
-    this.channels = [this.presence, this.membership];
+    this.queries = new QueryChannel(ctx, this.timeoutMs);
+    this.channels = [this.queries, this.presence, this.membership];
   }
 
   /** `connected`, `reconnecting` or `disconnected` (`connecting` until the first CONNACK). */
@@ -129,6 +162,15 @@ export class PresenceClient {
    */
   presenceOf(userId: string): UserPresenceEvent | undefined {
     return this.presence.presenceOf(userId);
+  }
+
+  /**
+   * A group watched with subscribeGroupPresence, as this client knows it: seeded by groupHereNow
+   * (complete when one page held every member) and kept current by the group's events. Undefined
+   * for a group not watched.
+   */
+  groupMembers(groupId: string): GroupRoster | undefined {
+    return this.presence.groupMembers(groupId);
   }
 
   /** Groups this user is a member of through this client (subscribeGroup). */
@@ -163,6 +205,51 @@ export class PresenceClient {
   }
 
   /**
+   * Online state and data of each user. A snapshot: events of watched users arriving while it is in
+   * flight reach handlers after it, and only those newer than the answer (docs/client.md).
+   */
+  hereNow(call: HereNowCall): Promise<HereNowResult> {
+    return settle(() => {
+      const userIds = checkIds(call?.userIds, 'userIds');
+      return this.presence.snapshotUsers(userIds, () => this.ask('hereNow', { userIds }, checkResult.hereNow));
+    }, call);
+  }
+
+  /** One page of a group's members, online first. A snapshot, as hereNow; it also seeds `groupMembers`. */
+  groupHereNow(call: GroupHereNowCall): Promise<GroupHereNowResult> {
+    return settle(() => {
+      const groupId = checkId(call?.groupId, 'groupId');
+      const params: Record<string, unknown> = { groupId };
+      for (const key of ['limit', 'offset'] as const) {
+        const value = call[key];
+        if (value === undefined) continue;
+        if (!Number.isSafeInteger(value) || value < 0) throw failure(ERROR_CODE.INVALID_ARGUMENT, `${key} must be a non-negative integer`);
+        params[key] = value;
+      }
+      return this.presence.snapshotGroup(groupId, () => this.ask('groupHereNow', params, checkResult.groupHereNow));
+    }, call);
+  }
+
+  /** How many members of each group are online. */
+  groupOnlineCount(call: GroupOnlineCountCall): Promise<GroupOnlineCountResult> {
+    return settle(() => this.ask('groupOnlineCount', { groupIds: checkIds(call?.groupIds, 'groupIds') }, checkResult.groupOnlineCount), call);
+  }
+
+  /** The groups a user is a member of. */
+  whereNow(call: WhereNowCall): Promise<WhereNowResult> {
+    return settle(() => {
+      const userId = checkId(call?.userId, 'userId');
+      return this.ask('whereNow', { userId }, checkResult.whereNow);
+    }, call);
+  }
+
+  private async ask<T>(method: string, params: Record<string, unknown>, check: (value: unknown) => Checked<T>): Promise<T> {
+    const checked = check(await this.queries.request(method, params));
+    if (!checked.ok) throw failure(ERROR_CODE.INTERNAL, `the server's answer to ${method} is invalid: ${checked.reason}`);
+    return checked.value;
+  }
+
+  /**
    * Announces the offline, then DISCONNECTs. Watchers see `offline` with reason `disconnect`.
    * Safe to call twice and while reconnecting (then there is nobody to tell; the server already
    * saw the connection go).
@@ -180,6 +267,7 @@ export class PresenceClient {
         await within(transport.end(), this.timeoutMs, () => failure(ERROR_CODE.TIMEOUT, 'DISCONNECT did not complete')).catch(() => {});
       }
       transport.destroy();
+      for (const channel of this.channels) channel.connectionLost?.();
       this.setStatus('disconnected');
     }, call);
   }
@@ -219,7 +307,8 @@ export class PresenceClient {
       {
         connected: () => {
           if (!settled) {
-            this.announceBirth().then(() => {
+            // The reply topic is subscribed alongside the birth, so queries work as soon as connect() resolves.
+            Promise.all([this.announceBirth(), this.queries.resume()]).then(() => {
               if (settled) return;
               settled = true;
               this.setStatus('connected');
@@ -232,6 +321,7 @@ export class PresenceClient {
         connectionLost: () => {
           if (!settled) return fail(failure(ERROR_CODE.UNREACHABLE, 'the server closed the connection before accepting it'));
           if (this.ending) return;
+          for (const channel of this.channels) channel.connectionLost?.();
           this.setStatus(this.reconnectPeriodMs === 0 ? 'disconnected' : 'reconnecting');
         },
         error: (error) => {

@@ -9,8 +9,12 @@ export const ERROR_CODE = {
   NOT_AUTHORIZED: 401,
   /** The server did not answer in time. */
   TIMEOUT: 408,
+  /** A query the server does not know (an unknown method). */
+  NOT_FOUND: 404,
   /** The call needs a connection and there is none right now (reconnecting, or disconnected). */
   NOT_CONNECTED: 409,
+  /** A query over one of the server's limits (ids per call, page size, request size). */
+  TOO_LARGE: 413,
   /** Anything unexpected from the transport. */
   INTERNAL: 500,
   /** The server could not be reached, or said it is unavailable. */

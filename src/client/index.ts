@@ -1,5 +1,15 @@
 /** presence-bridge/client: the thin, GoEasy-shaped presence client for Node and browsers. */
-export { connect, PresenceClient, type ConnectOptions, type GroupIdsCall, type UserIdsCall } from './client.js';
+export {
+  connect,
+  PresenceClient,
+  type ConnectOptions,
+  type GroupHereNowCall,
+  type GroupIdsCall,
+  type GroupOnlineCountCall,
+  type HereNowCall,
+  type UserIdsCall,
+  type WhereNowCall,
+} from './client.js';
 export type { ClientEvents } from './channel.js';
 export { ERROR_CODE, PresenceClientError, type ErrorCode } from './errors.js';
 export type { Transport, TransportFactory, TransportListener, TransportOptions, Will } from './transport.js';
@@ -8,7 +18,13 @@ export {
   IM_EVENT,
   type Callbacks,
   type ConnectionStatus,
+  type GroupHereNowResult,
+  type GroupMember,
+  type GroupOnlineCountResult,
   type GroupPresenceEvent,
+  type GroupRoster,
+  type HereNowResult,
+  type WhereNowResult,
   type UserData,
   type UserPresenceEvent,
 } from './types.js';

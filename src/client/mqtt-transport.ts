@@ -26,6 +26,13 @@ export const mqttTransport: TransportFactory = (options, listener) => {
     reconnectOnConnackError: true,
     will: will(),
   });
+  // Nagle's algorithm holds a small write back until the previous one is acknowledged, and the peer
+  // delays that ACK (~40 ms): a query's PUBLISH waited that long. Every TCP or TLS socket mqtt.js opens,
+  // reconnects included, goes out unbuffered. WebSockets (ws in Node) do this themselves; browsers have no such knob.
+  const internals = client as unknown as { stream?: unknown; streamBuilder: (c: unknown) => unknown };
+  const build = internals.streamBuilder;
+  internals.streamBuilder = (c) => noDelay(build(c));
+  noDelay(internals.stream);
   let wasConnected = false;
   client.on('reconnect', () => {
     client.options.will = will();
@@ -72,3 +79,8 @@ export const mqttTransport: TransportFactory = (options, listener) => {
   };
   return transport;
 };
+
+function noDelay<S>(stream: S): S {
+  (stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
+  return stream;
+}

@@ -1,6 +1,15 @@
 import type { JSONSchemaType } from 'ajv';
 import { compile, type Checked } from '../schemas/ajv.js';
-import type { GroupPresenceEvent, UserData, UserPresenceEvent } from './types.js';
+import type {
+  GroupHereNowResult,
+  GroupMember,
+  GroupOnlineCountResult,
+  GroupPresenceEvent,
+  HereNowResult,
+  UserData,
+  UserPresenceEvent,
+  WhereNowResult,
+} from './types.js';
 
 /**
  * The client's side of the wire: events it reads are validated (a broker may carry anything a
@@ -38,6 +47,55 @@ const groupEventSchema: JSONSchemaType<GroupPresenceEvent> = {
   },
   required: ['groupId', 'groupOnlineCount', 'time', 'action', 'id', 'data', 'seq'],
   additionalProperties: true,
+};
+
+const memberSchema: JSONSchemaType<GroupMember> = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', minLength: 1 },
+    online: { type: 'boolean' },
+    data: { type: 'object', required: [] },
+    seq: { type: 'number' },
+  },
+  required: ['id', 'online', 'data', 'seq'],
+  additionalProperties: true,
+};
+
+const count = { type: 'integer', minimum: 0 } as const;
+
+/** Query results (docs/api.md), checked before the client builds on them (rosters, floors). */
+export const checkResult = {
+  hereNow: compile<HereNowResult>({
+    type: 'object',
+    properties: { users: { type: 'array', items: memberSchema } },
+    required: ['users'],
+    additionalProperties: true,
+  }),
+  groupHereNow: compile<GroupHereNowResult>({
+    type: 'object',
+    properties: {
+      groupId: { type: 'string', minLength: 1 },
+      total: count,
+      onlineCount: count,
+      offset: count,
+      limit: count,
+      members: { type: 'array', items: memberSchema },
+    },
+    required: ['groupId', 'total', 'onlineCount', 'offset', 'limit', 'members'],
+    additionalProperties: true,
+  }),
+  groupOnlineCount: compile<GroupOnlineCountResult>({
+    type: 'object',
+    properties: { counts: { type: 'object', required: [], additionalProperties: count } },
+    required: ['counts'],
+    additionalProperties: true,
+  } as unknown as JSONSchemaType<GroupOnlineCountResult>),
+  whereNow: compile<WhereNowResult>({
+    type: 'object',
+    properties: { userId: { type: 'string', minLength: 1 }, groups: { type: 'array', items: { type: 'string' } } },
+    required: ['userId', 'groups'],
+    additionalProperties: true,
+  }),
 };
 
 const checkUserEvent = compile(userEventSchema);

@@ -3,7 +3,8 @@ import { checkIds, refusedFilters, type Channel, type ChannelContext } from './c
 import { ERROR_CODE, failure } from './errors.js';
 import { parseGroupEvent, parseUserEvent } from './payloads.js';
 import { PresenceView } from './presence-view.js';
-import type { UserPresenceEvent } from './types.js';
+import { SnapshotGate, type HeldEvent } from './snapshot-gate.js';
+import type { GroupHereNowResult, GroupRoster, HereNowResult, UserPresenceEvent } from './types.js';
 
 /**
  * Watching: `presence/user/<id>` (retained, so a subscription answers with the current state at once)
@@ -12,11 +13,50 @@ import type { UserPresenceEvent } from './types.js';
  */
 export class PresenceChannel implements Channel {
   private readonly view = new PresenceView();
+  private readonly gate = new SnapshotGate();
 
   constructor(private readonly ctx: ChannelContext) {}
 
   presenceOf(userId: string): UserPresenceEvent | undefined {
     return this.view.presenceOf(userId);
+  }
+
+  groupMembers(groupId: string): GroupRoster | undefined {
+    return this.view.roster(groupId);
+  }
+
+  /**
+   * A hereNow snapshot without gap: the users' events arriving while it is in flight are held back,
+   * then applied after the answer has been handed to the caller (in a later task, so the caller's
+   * `await` or `onSuccess` runs first), those at or below the user's seq in the answer dropped.
+   */
+  async snapshotUsers(userIds: string[], ask: () => Promise<HereNowResult>): Promise<HereNowResult> {
+    const hold = this.gate.open(userIds, []);
+    try {
+      const result = await ask();
+      this.gate.usersAnswered(result.users);
+      return result;
+    } finally {
+      setTimeout(() => this.release(this.gate.close(hold)), 0);
+    }
+  }
+
+  /** The same for a group's events; a watched group's roster is seeded from the page first. */
+  async snapshotGroup(groupId: string, ask: () => Promise<GroupHereNowResult>): Promise<GroupHereNowResult> {
+    const hold = this.gate.open([], [groupId]);
+    try {
+      const result = await ask();
+      this.view.seedGroup(result);
+      this.gate.groupAnswered(groupId, result.members);
+      return result;
+    } finally {
+      setTimeout(() => this.release(this.gate.close(hold)), 0);
+    }
+  }
+
+  /** Group events are not retained: those of a connection's absence are gone, rosters are no longer complete. */
+  connectionLost(): void {
+    this.view.forgetCompleteness();
   }
 
   get watchedUsers(): string[] {
@@ -79,18 +119,38 @@ export class PresenceChannel implements Channel {
     if (target.kind === 'user') {
       const parsed = parseUserEvent(payload, target.userId);
       if (!parsed.ok) return this.invalid(this.ctx.topics.user(target.userId), parsed.reason);
-      const verdict = this.view.user(parsed.value, retained);
-      if (verdict === 'change') this.ctx.emit('USER_PRESENCE', parsed.value);
-      else if (verdict === 'snapshot') this.ctx.emit('SNAPSHOT', parsed.value);
+      const held: HeldEvent = { kind: 'user', event: parsed.value, retained, floor: -1 };
+      if (!this.gate.offer(held)) this.apply(held);
       return true;
     }
     if (target.kind === 'group') {
       const parsed = parseGroupEvent(payload, target.groupId);
       if (!parsed.ok) return this.invalid(this.ctx.topics.group(target.groupId), parsed.reason);
-      if (this.view.group(parsed.value) === 'change') this.ctx.emit('GROUP_PRESENCE', parsed.value);
+      const held: HeldEvent = { kind: 'group', event: parsed.value, floor: -1 };
+      if (!this.gate.offer(held)) this.apply(held);
       return true;
     }
     return false;
+  }
+
+  private release(events: HeldEvent[]): void {
+    for (const held of events) this.apply(held);
+  }
+
+  /**
+   * Into the view, and to the handlers when it is news. An event at or below its floor is already in
+   * a snapshot the application was handed: the view still learns it (presenceOf), handlers do not.
+   */
+  private apply(held: HeldEvent): void {
+    if (held.kind === 'user') {
+      const verdict = this.view.user(held.event, held.retained);
+      if (held.event.seq <= held.floor) return;
+      if (verdict === 'change') this.ctx.emit('USER_PRESENCE', held.event);
+      else if (verdict === 'snapshot') this.ctx.emit('SNAPSHOT', held.event);
+      return;
+    }
+    // A seeded roster already holds the member's floor, so such an event is stale for the view too.
+    if (this.view.group(held.event) === 'change' && held.event.seq > held.floor) this.ctx.emit('GROUP_PRESENCE', held.event);
   }
 
   private invalid(topic: string, reason: string): true {

@@ -1,4 +1,4 @@
-import type { GroupPresenceEvent, UserPresenceEvent } from './types.js';
+import type { GroupMember, GroupPresenceEvent, GroupRoster, UserPresenceEvent } from './types.js';
 
 /**
  * `change`: deliver to handlers. `snapshot`: the first state learned for a user, from a retained
@@ -18,8 +18,8 @@ export type Verdict = 'change' | 'snapshot' | 'stale' | 'ignored';
 export class PresenceView {
   /** Watched users; undefined until their state is known. */
   private readonly users = new Map<string, UserPresenceEvent | undefined>();
-  /** Watched groups: member id -> last seq. */
-  private readonly groups = new Map<string, Map<string, number>>();
+  /** Watched groups: the last seq seen per member, and the roster known so far. */
+  private readonly groups = new Map<string, GroupState>();
 
   watchUsers(ids: readonly string[]): string[] {
     const added: string[] = [];
@@ -40,7 +40,7 @@ export class PresenceView {
     const added: string[] = [];
     for (const id of ids) {
       if (this.groups.has(id)) continue;
-      this.groups.set(id, new Map());
+      this.groups.set(id, { lastSeq: new Map(), members: new Map(), onlineCount: undefined, complete: false });
       added.push(id);
     }
     return added;
@@ -72,11 +72,68 @@ export class PresenceView {
   }
 
   group(event: GroupPresenceEvent): Verdict {
-    const members = this.groups.get(event.groupId);
-    if (!members) return 'ignored';
-    const last = members.get(event.id);
+    const state = this.groups.get(event.groupId);
+    if (!state) return 'ignored';
+    const last = state.lastSeq.get(event.id);
     if (last !== undefined && event.seq <= last) return 'stale';
-    members.set(event.id, event.seq);
+    state.lastSeq.set(event.id, event.seq);
+    state.onlineCount = event.groupOnlineCount;
+    if (event.action === 'leave') state.members.delete(event.id);
+    else state.members.set(event.id, { id: event.id, online: event.action !== 'offline', data: event.data, seq: event.seq });
     return 'change';
   }
+
+  /**
+   * Seeds a watched group's roster from a groupHereNow page. Each listed member's seq becomes the
+   * floor below which its events are stale (the page already reflects them). A page that holds every
+   * member (from offset 0, nothing left out) makes the roster complete: whoever it does not list is
+   * not a member. The page reflects every event received before it was asked for, so it never goes
+   * back behind what the roster had; an entry older than what is known is skipped all the same.
+   */
+  seedGroup(page: GroupPage): void {
+    const state = this.groups.get(page.groupId);
+    if (!state) return;
+    const whole = page.offset === 0 && page.members.length >= page.total;
+    if (whole) {
+      const listed = new Set(page.members.map((m) => m.id));
+      for (const id of state.members.keys()) if (!listed.has(id)) state.members.delete(id);
+      state.complete = true;
+    }
+    for (const member of page.members) {
+      const last = state.lastSeq.get(member.id);
+      if (last !== undefined && member.seq < last) continue;
+      state.lastSeq.set(member.id, member.seq);
+      state.members.set(member.id, { id: member.id, online: member.online, data: member.data, seq: member.seq });
+    }
+    state.onlineCount = page.onlineCount;
+  }
+
+  /** A watched group's roster: members known from a groupHereNow snapshot and the events since. */
+  roster(groupId: string): GroupRoster | undefined {
+    const state = this.groups.get(groupId);
+    if (!state) return undefined;
+    const members = [...state.members.values()].map((m) => ({ ...m }));
+    return { groupId, complete: state.complete, onlineCount: state.onlineCount, members };
+  }
+
+  /** After a connection loss group events were missed (they are not retained): rosters are no longer complete. */
+  forgetCompleteness(): void {
+    for (const state of this.groups.values()) state.complete = false;
+  }
+}
+
+interface GroupState {
+  lastSeq: Map<string, number>;
+  members: Map<string, GroupMember>;
+  onlineCount: number | undefined;
+  complete: boolean;
+}
+
+/** What seeding needs of a groupHereNow result. */
+export interface GroupPage {
+  groupId: string;
+  total: number;
+  onlineCount: number;
+  offset: number;
+  members: GroupMember[];
 }

@@ -26,6 +26,50 @@ export interface GroupPresenceEvent {
   reason?: string;
 }
 
+/** One user in a query result: `seq` is the user's last event seq (0 when the server knows none). */
+export interface GroupMember {
+  id: string;
+  online: boolean;
+  data: UserData;
+  seq: number;
+}
+
+export interface HereNowResult {
+  users: GroupMember[];
+}
+
+export interface GroupHereNowResult {
+  groupId: string;
+  /** Members in all, online or not. */
+  total: number;
+  onlineCount: number;
+  offset: number;
+  limit: number;
+  /** This page: online members first, each part in join order. */
+  members: GroupMember[];
+}
+
+export interface GroupOnlineCountResult {
+  counts: Record<string, number>;
+}
+
+export interface WhereNowResult {
+  userId: string;
+  groups: string[];
+}
+
+/**
+ * A watched group's members as this client knows them: from a groupHereNow snapshot, kept current
+ * by the group's events. `complete` when the snapshot listed every member and no event was missed since.
+ */
+export interface GroupRoster {
+  groupId: string;
+  complete: boolean;
+  /** The group's online count from the latest snapshot or event; undefined before either. */
+  onlineCount: number | undefined;
+  members: GroupMember[];
+}
+
 /** The events an application listens to with `on()`, named as in GoEasy's `IM_EVENT`. */
 export const IM_EVENT = {
   USER_PRESENCE: 'USER_PRESENCE',

@@ -23,11 +23,15 @@ interface Person {
 interface Group {
   id: string;
   onlineCount: number | undefined;
+  /** Members in all, from the last snapshot; undefined before one. */
+  total: number | undefined;
   members: Map<string, Person>;
 }
 
 const SWATCHES = ['#3b82f6', '#22c55e', '#f59e0b', '#ef4444', '#a855f7', '#ec4899', '#14b8a6', '#64748b'];
 const MAX_LOG = 200;
+/** Members listed when a group is joined (online first); later arrivals come from events. */
+const ROSTER_PAGE = 100;
 const STORAGE_KEY = 'presence-bridge-demo';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -133,6 +137,8 @@ function wire(c: PresenceClient): void {
     if (c !== client) return;
     setStatus(status);
     log(status === 'connected' ? 'online' : 'offline', `connection ${status}`);
+    // Group events are not retained: what happened while the link was down is read again.
+    if (status === 'connected') for (const group of groups.values()) void loadRoster(group.id);
   });
   c.on(CLIENT_EVENT.ERROR, (error) => log('error', `${error.code}: ${error.content}`));
 }
@@ -147,6 +153,7 @@ async function onDisconnect(): Promise<void> {
   for (const group of groups.values()) {
     group.members.clear();
     group.onlineCount = undefined;
+    group.total = undefined;
   }
   renderRoster();
   renderGroups();
@@ -210,14 +217,38 @@ async function onJoin(event: SubmitEvent): Promise<void> {
 /** Watch the group first, so this user's own join shows up in the member list. */
 async function enterGroup(id: string): Promise<boolean> {
   if (!client) return false;
-  if (!groups.has(id)) groups.set(id, { id, onlineCount: undefined, members: new Map() });
+  if (!groups.has(id)) groups.set(id, { id, onlineCount: undefined, total: undefined, members: new Map() });
   renderGroups();
   const ok = (await call(client.subscribeGroupPresence({ groupIds: [id] }))) && (await call(client.subscribeGroup({ groupIds: [id] })));
   if (!ok) {
     groups.delete(id);
     renderGroups();
+    return false;
   }
-  return ok;
+  await loadRoster(id);
+  return true;
+}
+
+/**
+ * The members already there, from a groupHereNow snapshot. Events arriving meanwhile are held back by
+ * the client and reach updateGroup after this has drawn the snapshot, only those newer than it.
+ */
+async function loadRoster(id: string): Promise<void> {
+  const c = client;
+  if (!c) return;
+  let page;
+  try {
+    page = await c.groupHereNow({ groupId: id, limit: ROSTER_PAGE });
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  const group = groups.get(id);
+  if (!group || c !== client) return;
+  group.members = new Map(page.members.map((m) => [m.id, { id: m.id, data: m.data, online: m.online }]));
+  group.onlineCount = page.onlineCount;
+  group.total = page.total;
+  renderGroups();
 }
 
 async function leaveGroup(id: string): Promise<void> {
@@ -234,6 +265,7 @@ function updateGroup(event: GroupPresenceEvent): void {
   const group = groups.get(event.groupId);
   if (!group) return;
   group.onlineCount = event.groupOnlineCount;
+  if (group.total !== undefined && (event.action === 'join' || event.action === 'leave')) group.total += event.action === 'join' ? 1 : -1;
   if (event.action === 'leave') group.members.delete(event.id);
   else group.members.set(event.id, { id: event.id, data: event.data, online: event.action !== 'offline' });
   renderGroups();
@@ -255,7 +287,9 @@ function renderGroups(): void {
     const members = element('ul', 'people');
     const sorted = [...group.members.values()].sort((a, b) => Number(b.online) - Number(a.online) || a.id.localeCompare(b.id));
     for (const member of sorted) members.append(personRow(member));
-    box.append(header, members, element('p', 'hint', 'Members who have joined or come and gone since you watched the group.'));
+    const hidden = group.total === undefined ? 0 : group.total - group.members.size;
+    const hint = hidden > 0 ? `${hidden} more members not listed (the first ${ROSTER_PAGE} are shown, online first); they appear as they come and go.` : 'Kept live from join, leave, online and offline events.';
+    box.append(header, members, element('p', 'hint', hint));
     container.append(box);
   }
 }
