@@ -1,0 +1,47 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, readConfigFile } from '../config.js';
+
+/** How a command-line flag maps onto a config key: each flag is declared once, here or beside its command. */
+export type FlagTable = Record<string, { key: string; kind: 'string' | 'integer' | 'boolean' }>;
+
+const flag = (key: string, kind: 'string' | 'integer' | 'boolean' = 'string') => ({ key, kind });
+
+/** Flags both `serve` and `attach` take. */
+export const SHARED_FLAGS: FlagTable = {
+  host: flag('host'),
+  'http-port': flag('httpPort', 'integer'),
+  grace: flag('graceMs', 'integer'),
+  prefix: flag('prefix'),
+  'group-prefix': flag('groupPrefix'),
+  'max-data-bytes': flag('maxDataBytes', 'integer'),
+  'log-level': flag('logLevel'),
+  'api-token': flag('apiToken'),
+  'max-query-ids': flag('maxQueryIds', 'integer'),
+  'max-page-size': flag('maxPageSize', 'integer'),
+};
+
+export { flag };
+
+/**
+ * Parses `args` strictly against `table` (plus `--config FILE`) and returns the two config layers in
+ * the order they apply: the file's, then the command line's. Validation is the config schema's job;
+ * here a number flag only has to be a whole number.
+ */
+export function configLayers(args: string[], table: FlagTable): [fromFile: unknown, fromFlags: Record<string, unknown>] {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' } };
+  for (const [name, { kind }] of Object.entries(table)) options[name] = { type: kind === 'boolean' ? 'boolean' : 'string' };
+  const { values } = parseArgs({ args, strict: true, options });
+  const fromFlags: Record<string, unknown> = {};
+  for (const [name, { key, kind }] of Object.entries(table)) {
+    const value = values[name];
+    if (value === undefined) continue;
+    fromFlags[key] = kind === 'integer' ? integer(value as string, `--${name}`) : value;
+  }
+  const file = values.config as string | undefined;
+  return [file ? readConfigFile(file) : {}, fromFlags];
+}
+
+function integer(value: string, flagName: string): number {
+  if (!/^\d+$/.test(value)) throw new ConfigError(`${flagName} takes a whole number, not '${value}'`);
+  return Number(value);
+}
