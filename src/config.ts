@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { JSONSchemaType } from 'ajv';
 import type { LogLevel } from './log.js';
+import type { Limits } from './auth/limits.js';
 import { DEFAULT_QUERY_CONFIG, QUERY_CONFIG_PROPERTIES, queryConfigProblem, type QueryConfig } from './queries/config.js';
 import { compile } from './schemas/ajv.js';
 
 /** Everything `serve` can be told, from the config file and then the command line (which wins). */
-export interface ServeConfig extends QueryConfig {
+export interface ServeConfig extends QueryConfig, Limits {
   host: string;
   mqttPort: number;
   httpPort: number;
@@ -31,14 +32,7 @@ export interface ServeConfig extends QueryConfig {
   authorization: 'open' | 'shared-group';
   /** A module whose default export is a PolicyFactory; replaces `authorization`. */
   authorizationModule?: string;
-  // Limits (0 disables a rate limit; the others are hard caps).
-  maxConnectionsPerUser: number;
-  maxGroupsPerUser: number;
-  maxMembersPerGroup: number;
-  maxUserIdsPerSubscribe: number;
-  maxPacketBytes: number;
-  connectRatePerIp: number;
-  connectBurstPerIp: number;
+  // Limits (src/auth/limits.ts; 0 disables a rate limit, the others are hard caps) come with `Limits`.
   /** Local processes (and anything a local proxy forwards) are not rate limited unless this is false. */
   connectRateExemptLoopback: boolean;
   // The query API (apiToken, limits): src/queries/config.ts, shared with attach mode.
