@@ -280,6 +280,13 @@ t.test('groupHereNow snapshots under churn: events racing the query are applied 
     t.equal(result.members.length, result.total, 'one page holds the whole group');
     t.match(observer.groupMembers(group), { complete: true }, 'the roster is complete after a whole-group snapshot');
     rounds.push({ seqs: new Map(result.members.map((m) => [m.id, m.seq])), before, after: handled.length, heldIn });
+    // Held events are handed over after the call settles. Round 0 is followed at once by the next
+    // snapshot, whose hold takes over what round 0 still held; from round 1 on, the 3 events that came
+    // after the reply (newer than the answer) must reach the handlers before the next round starts.
+    if (round > 0) {
+      await until(observer, () => handled.length >= before + 3, () => `round ${round}: ${handled.length - before} of the 3 events newer than the snapshot applied`);
+      t.pass(`round ${round}: the events newer than the snapshot were applied after it`);
+    }
   }
   await activity.stop();
   t.ok(activity.steps > 0);
