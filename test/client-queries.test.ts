@@ -232,6 +232,9 @@ function churn(t: Test, mode: Mode, group: string, count: number, seed: number) 
 const asMap = (members: { id: string; online: boolean }[]) => new Map(members.map((m) => [m.id, m.online]));
 const same = (a: Map<string, boolean>, b: Map<string, boolean>) => a.size === b.size && [...a].every(([id, on]) => b.get(id) === on);
 const key = (e: { id: string; seq: number }) => `${e.id}@${e.seq}`;
+/** The events the client received while its last reply was held back: the broker sent them after the reply. */
+const behindReply = (gated: GatedTransport) =>
+  gated.passedHeldReply.map((m) => key(JSON.parse(Buffer.from(m.payload).toString()) as { id: string; seq: number }));
 
 forEachMode(t, 'groupHereNow snapshots under churn: events racing the query are applied after it, none lost, none doubled', async (t, mode) => {
   const group = 'room';
@@ -265,10 +268,13 @@ forEachMode(t, 'groupHereNow snapshots under churn: events racing the query are 
     t.match(observer.groupMembers(group), { complete: true }, 'the roster is complete after a whole-group snapshot');
     rounds.push({ seqs: new Map(result.members.map((m) => [m.id, m.seq])), before, after: handled.length, heldIn });
     // Held events are handed over after the call settles. Round 0 is followed at once by the next
-    // snapshot, whose hold takes over what round 0 still held; from round 1 on, the 3 events that came
+    // snapshot, whose hold takes over what round 0 still held; from round 1 on, the events that came
     // after the reply (newer than the answer) must reach the handlers before the next round starts.
     if (round > 0) {
-      await until(observer, () => handled.length >= before + 3, () => `round ${round}: ${handled.length - before} of the 3 events newer than the snapshot applied`);
+      const newer = behindReply(gated);
+      t.ok(newer.length >= 3, `round ${round}: ${newer.length} events came after the reply`);
+      const missing = () => newer.filter((k) => !handled.some((e) => key(e) === k));
+      await until(observer, () => missing().length === 0, () => `round ${round}: events newer than the snapshot never handled: ${JSON.stringify(missing())}`);
       t.pass(`round ${round}: the events newer than the snapshot were applied after it`);
     }
   }
@@ -334,6 +340,16 @@ forEachMode(t, 'hereNow under churn: a watched user\'s events racing it arrive a
     const result = await observer.hereNow({ userIds: ids });
     t.equal(seen.all.length, before, `round ${round}: nothing reached the handlers while hereNow was in flight`);
     rounds.push({ seqs: new Map(result.users.map((u) => [u.id, u.seq])), after: seen.all.length });
+    // As in the group test: round 0's held events pass to round 1's hold; from round 1 on, the user
+    // events that came after the reply (newer than the answer) must reach the handlers.
+    if (round > 0) {
+      const newer = behindReply(gated);
+      t.ok(newer.length >= 3, `round ${round}: ${newer.length} events came after the reply`);
+      const applied = () => seen.all.map((r) => key(r.payload as unknown as { id: string; seq: number }));
+      const missing = () => newer.filter((k) => !applied().includes(k));
+      await until(observer, () => missing().length === 0, () => `round ${round}: events newer than hereNow never applied: ${JSON.stringify(missing())}`);
+      t.pass(`round ${round}: the events newer than hereNow were applied after it`);
+    }
   }
   await activity.stop();
   const truth = new Map(activity.users.map((u) => [u.id, u.client !== undefined]));
