@@ -2,35 +2,18 @@ import { Socket } from 'node:net';
 import type { Test } from 'tap';
 import t from 'tap';
 import { connect, ERROR_CODE, PresenceClientError, type GroupPresenceEvent, type PresenceClient } from '../src/client/index.js';
-import type { ServeConfig } from '../src/config.js';
-import { presenceClient, Recorder } from './fixtures/client.js';
+import { Recorder } from './fixtures/client.js';
 import { GatedTransport } from './fixtures/gated-transport.js';
+import { forEachMode, type Mode } from './fixtures/modes.js';
 import { client as mqttClient, Inbox, subscribe, WAIT_MS } from './fixtures/mqtt.js';
-import { serve } from './fixtures/server.js';
-
-interface Broker {
-  url: string;
-  /** Drops a client's connection from the server side, as a network break would. */
-  drop(clientId: string): void;
-}
-
-type AedesInternals = { clients: Record<string, { conn: Socket } | undefined> };
 
 /**
- * The one place these tests get a broker: serve mode on free ports. Every test below talks to it only
- * through `url` (and `drop`), so the same tests can run against another mode by changing this function.
+ * The thin client's queries against both modes: the embedded broker (serve), and Mosquitto with the
+ * bridge beside it (attach). Same cases, same client; where the modes differ (how a connection is
+ * dropped from the far side, who has a Mosquitto account) the mode fixture says how.
  */
-async function startBroker(t: Test, config: Partial<ServeConfig> = {}): Promise<Broker> {
-  const { mqttUrl, server } = await serve(t, config);
-  return {
-    url: mqttUrl,
-    drop(clientId) {
-      const held = (server.broker.aedes as unknown as AedesInternals).clients[clientId];
-      if (!held) throw new Error(`the broker holds no connection '${clientId}'`);
-      held.conn.destroy();
-    },
-  };
-}
+const CHURNERS = Array.from({ length: 24 }, (_, i) => `u${i}`);
+const users = ['observer', ...CHURNERS];
 
 /** Resolves when `ready()` holds, re-checked whenever the client reports an event; fails after WAIT_MS with `describe()`. */
 function until(c: PresenceClient, ready: () => boolean, describe: () => string): Promise<void> {
@@ -47,10 +30,9 @@ function until(c: PresenceClient, ready: () => boolean, describe: () => string):
   });
 }
 
-t.test('the four queries: callbacks and promises, results as the server gives them', async (t) => {
-  const { url } = await startBroker(t);
-  const alice = await presenceClient(t, url, 'alice', { data: { name: 'Alice' } });
-  const bob = await presenceClient(t, url, 'bob', { data: { name: 'Bob' } });
+forEachMode(t, 'the four queries: callbacks and promises, results as the server gives them', async (t, mode) => {
+  const alice = await mode.client(t, 'alice', { data: { name: 'Alice' } });
+  const bob = await mode.client(t, 'bob', { data: { name: 'Bob' } });
   await alice.subscribeGroup({ groupIds: ['lobby', 'dev'] });
   await bob.subscribeGroup({ groupIds: ['lobby'] });
   await bob.disconnect();
@@ -81,12 +63,13 @@ t.test('the four queries: callbacks and promises, results as the server gives th
   // Many queries at once: each reply settles its own call.
   const many = await Promise.all(Array.from({ length: 20 }, (_, i) => alice.whereNow({ userId: i % 2 ? 'alice' : 'bob' })));
   t.same(many.map((r) => r.groups.length), Array.from({ length: 20 }, (_, i) => (i % 2 ? 2 : 1)));
-});
+}, { users });
 
-t.test('errors: checked before sending, server codes passed through, timeout, not connected', async (t) => {
-  const { url } = await startBroker(t, { maxQueryIds: 3, maxPageSize: 5, defaultPageSize: 5, maxQueryBytes: 256 });
+const limits = { maxQueryIds: 3, maxPageSize: 5, defaultPageSize: 5, maxQueryBytes: 256 };
+
+forEachMode(t, 'errors: checked before sending, server codes passed through, timeout, not connected', async (t, mode) => {
   const gated = new GatedTransport();
-  const alice = await presenceClient(t, url, 'alice', { transport: gated.factory, timeoutMs: 2000 });
+  const alice = await mode.client(t, 'alice', { transport: gated.factory, timeoutMs: 2000 });
 
   await t.rejects(alice.hereNow({ userIds: [] }), { code: ERROR_CODE.INVALID_ARGUMENT, content: /non-empty array/ });
   await t.rejects(alice.hereNow({ userIds: ['a/b'] }), { code: 400, content: /userIds\[0\] "a\/b"/ });
@@ -127,12 +110,13 @@ t.test('errors: checked before sending, server codes passed through, timeout, no
   const error = await alice.groupOnlineCount({ groupIds: ['g'] }).catch((e: unknown) => e);
   t.type(error, PresenceClientError);
   t.match(error, { code: ERROR_CODE.NOT_CONNECTED, content: /disconnected/ });
-});
+}, { users, serve: limits, attach: limits });
 
-t.test('a call in flight when the link breaks fails with 409; the reply topic is subscribed again after the reconnect', async (t) => {
-  const broker = await startBroker(t);
+forEachMode(t, 'a call in flight when the link breaks fails with 409; the reply topic is subscribed again after the reconnect', async (t, mode) => {
+  // serve: the broker destroys the socket; attach: the link to Mosquitto is cut.
+  const line = await mode.droppable(t, 'alice-1');
   const gated = new GatedTransport();
-  const alice = await presenceClient(t, broker.url, 'alice', { clientId: 'alice-1', transport: gated.factory, reconnectPeriodMs: 100 });
+  const alice = await mode.client(t, 'alice', { url: line.url, clientId: 'alice-1', transport: gated.factory, reconnectPeriodMs: 100 });
   const connection = new Recorder(alice, ['CONNECTION']);
   t.same(await alice.whereNow({ userId: 'alice' }), { userId: 'alice', groups: [] });
 
@@ -140,7 +124,7 @@ t.test('a call in flight when the link breaks fails with 409; the reply topic is
   const acked = gated.count('query-acked');
   const inFlight = alice.hereNow({ userIds: ['alice'] }).catch((e: unknown) => e);
   await gated.reached('query-acked', acked + 1);
-  broker.drop('alice-1');
+  line.drop();
   t.match(await inFlight, { code: ERROR_CODE.NOT_CONNECTED });
   gated.swallowReplies(false);
   await connection.find((r) => r.payload.status === 'connected', 'reconnected');
@@ -148,10 +132,10 @@ t.test('a call in flight when the link breaks fails with 409; the reply topic is
   const replies = gated.count('reply');
   t.match(await alice.hereNow({ userIds: ['alice'] }), { users: [{ id: 'alice', online: true }] }, 'queries work on the new connection');
   t.equal(gated.count('reply'), replies + 1, 'exactly one reply');
-});
+}, { users });
 
-t.test('TCP no-delay on the client socket, first connection and reconnects', async (t) => {
-  const broker = await startBroker(t);
+forEachMode(t, 'TCP no-delay on the client socket, first connection and reconnects', async (t, mode) => {
+  const line = await mode.droppable(t, 'alice-nd');
   const noDelay = new Set<Socket>();
   const original = Socket.prototype.setNoDelay;
   Socket.prototype.setNoDelay = function (this: Socket, on?: boolean) {
@@ -161,17 +145,18 @@ t.test('TCP no-delay on the client socket, first connection and reconnects', asy
   t.teardown(() => {
     Socket.prototype.setNoDelay = original;
   });
-  const alice = await presenceClient(t, broker.url, 'alice', { clientId: 'alice-nd', reconnectPeriodMs: 100 });
+  const alice = await mode.client(t, 'alice', { url: line.url, clientId: 'alice-nd', reconnectPeriodMs: 100 });
   const connection = new Recorder(alice, ['CONNECTION']);
-  const { port } = new URL(broker.url);
-  // Sockets towards the broker's port are the client's (the broker's own sockets have it as their local port).
+  const { port } = new URL(line.url);
+  // Sockets towards the port the client dials are the client's (the broker's, or the relay's, own
+  // sockets have it as their local port; the bridge and the relay dial Mosquitto's port, not this one).
   const clientSockets = () => [...noDelay].filter((s) => String(s.remotePort) === port);
   t.equal(clientSockets().length, 1, 'the connection to the broker is unbuffered');
-  broker.drop('alice-nd');
+  line.drop();
   await connection.find((r) => r.payload.status === 'connected', 'reconnected');
   t.equal(clientSockets().length, 2, 'and so is the one after the reconnect');
   t.not(clientSockets()[0]!.localPort, clientSockets()[1]!.localPort, 'two different connections');
-});
+}, { users });
 
 /** A small deterministic PRNG, so a failing churn can be replayed. */
 function random(seed: number): () => number {
@@ -195,7 +180,7 @@ interface Churner {
  * Users coming, going, joining and leaving one group, from a few workers in parallel, until stopped.
  * Each user's steps run one at a time, so the test knows the truth: who is a member, who is online.
  */
-function churn(t: Test, url: string, group: string, count: number, seed: number) {
+function churn(t: Test, mode: Mode, group: string, count: number, seed: number) {
   const next = random(seed);
   const users: Churner[] = Array.from({ length: count }, (_, i) => ({ id: `u${i}`, client: undefined, member: false }));
   let stopped = false;
@@ -203,7 +188,7 @@ function churn(t: Test, url: string, group: string, count: number, seed: number)
   t.teardown(() => Promise.all(users.map((u) => u.client?.disconnect())));
   const step = async (u: Churner) => {
     if (!u.client) {
-      u.client = await connect({ url, id: u.id, clientId: `${u.id}-${steps}`, reconnectPeriodMs: 0 });
+      u.client = await connect({ url: mode.mqttUrl, id: u.id, password: mode.credentials(u.id).password, clientId: `${u.id}-${steps}`, reconnectPeriodMs: 0 });
       // Membership survives the disconnect; a member coming back re-enters (no second join).
       if (u.member) await u.client.subscribeGroup({ groupIds: [group] });
       return;
@@ -247,22 +232,24 @@ function churn(t: Test, url: string, group: string, count: number, seed: number)
 const asMap = (members: { id: string; online: boolean }[]) => new Map(members.map((m) => [m.id, m.online]));
 const same = (a: Map<string, boolean>, b: Map<string, boolean>) => a.size === b.size && [...a].every(([id, on]) => b.get(id) === on);
 const key = (e: { id: string; seq: number }) => `${e.id}@${e.seq}`;
+/** The events the client received while its last reply was held back: the broker sent them after the reply. */
+const behindReply = (gated: GatedTransport) =>
+  gated.passedHeldReply.map((m) => key(JSON.parse(Buffer.from(m.payload).toString()) as { id: string; seq: number }));
 
-t.test('groupHereNow snapshots under churn: events racing the query are applied after it, none lost, none doubled', async (t) => {
-  const { url } = await startBroker(t);
+forEachMode(t, 'groupHereNow snapshots under churn: events racing the query are applied after it, none lost, none doubled', async (t, mode) => {
   const group = 'room';
-  const watcher = await mqttClient(t, url, { clientId: 'raw-watcher' });
+  const watcher = await mqttClient(t, mode.mqttUrl, { ...mode.credentials('watcher'), clientId: 'raw-watcher' });
   const published = new Inbox(watcher);
   await subscribe(watcher, `presence/group/${group}`);
 
   const gated = new GatedTransport();
-  const observer = await presenceClient(t, url, 'observer', { transport: gated.factory });
+  const observer = await mode.client(t, 'observer', { transport: gated.factory });
   const handled: GroupPresenceEvent[] = [];
   observer.on('GROUP_PRESENCE', (event) => handled.push(event));
   await observer.subscribeGroupPresence({ groupIds: [group] });
   t.same(observer.groupMembers(group), { groupId: group, complete: false, onlineCount: undefined, members: [] });
 
-  const activity = churn(t, url, group, 24, 7);
+  const activity = churn(t, mode, group, CHURNERS.length, 7);
   const rounds: { seqs: Map<string, number>; before: number; after: number; heldIn: number }[] = [];
   for (let round = 0; round < 4; round++) {
     // Gates: the query leaves after 3 more group events (the answer reflects them, so they must be
@@ -280,6 +267,16 @@ t.test('groupHereNow snapshots under churn: events racing the query are applied 
     t.equal(result.members.length, result.total, 'one page holds the whole group');
     t.match(observer.groupMembers(group), { complete: true }, 'the roster is complete after a whole-group snapshot');
     rounds.push({ seqs: new Map(result.members.map((m) => [m.id, m.seq])), before, after: handled.length, heldIn });
+    // Held events are handed over after the call settles. Round 0 is followed at once by the next
+    // snapshot, whose hold takes over what round 0 still held; from round 1 on, the events that came
+    // after the reply (newer than the answer) must reach the handlers before the next round starts.
+    if (round > 0) {
+      const newer = behindReply(gated);
+      t.ok(newer.length >= 3, `round ${round}: ${newer.length} events came after the reply`);
+      const missing = () => newer.filter((k) => !handled.some((e) => key(e) === k));
+      await until(observer, () => missing().length === 0, () => `round ${round}: events newer than the snapshot never handled: ${JSON.stringify(missing())}`);
+      t.pass(`round ${round}: the events newer than the snapshot were applied after it`);
+    }
   }
   await activity.stop();
   t.ok(activity.steps > 0);
@@ -325,14 +322,13 @@ t.test('groupHereNow snapshots under churn: events racing the query are applied 
     perUser.set(e.id, e.seq);
   }
   t.ok(handled.length > rounds.length, `${handled.length} events handled, ${published.all.length} published`);
-});
+}, { users });
 
-t.test('hereNow under churn: a watched user\'s events racing it arrive after it, newer ones only', async (t) => {
-  const { url } = await startBroker(t);
+forEachMode(t, 'hereNow under churn: a watched user\'s events racing it arrive after it, newer ones only', async (t, mode) => {
   const gated = new GatedTransport();
-  const observer = await presenceClient(t, url, 'observer', { transport: gated.factory });
+  const observer = await mode.client(t, 'observer', { transport: gated.factory });
   const seen = new Recorder(observer, ['USER_PRESENCE', 'SNAPSHOT']);
-  const activity = churn(t, url, 'elsewhere', 9, 11);
+  const activity = churn(t, mode, 'elsewhere', 9, 11);
   const ids = activity.users.map((u) => u.id);
   await observer.subscribeUserPresence({ userIds: ids });
 
@@ -344,6 +340,16 @@ t.test('hereNow under churn: a watched user\'s events racing it arrive after it,
     const result = await observer.hereNow({ userIds: ids });
     t.equal(seen.all.length, before, `round ${round}: nothing reached the handlers while hereNow was in flight`);
     rounds.push({ seqs: new Map(result.users.map((u) => [u.id, u.seq])), after: seen.all.length });
+    // As in the group test: round 0's held events pass to round 1's hold; from round 1 on, the user
+    // events that came after the reply (newer than the answer) must reach the handlers.
+    if (round > 0) {
+      const newer = behindReply(gated);
+      t.ok(newer.length >= 3, `round ${round}: ${newer.length} events came after the reply`);
+      const applied = () => seen.all.map((r) => key(r.payload as unknown as { id: string; seq: number }));
+      const missing = () => newer.filter((k) => !applied().includes(k));
+      await until(observer, () => missing().length === 0, () => `round ${round}: events newer than hereNow never applied: ${JSON.stringify(missing())}`);
+      t.pass(`round ${round}: the events newer than hereNow were applied after it`);
+    }
   }
   await activity.stop();
   const truth = new Map(activity.users.map((u) => [u.id, u.client !== undefined]));
@@ -365,4 +371,4 @@ t.test('hereNow under churn: a watched user\'s events racing it arrive after it,
     const stale = events.slice(r.after).filter((e) => e.seq <= (r.seqs.get(e.id) ?? -1));
     t.same(stale, [], `round ${i}: nothing at or below the snapshot came after it`);
   }
-});
+}, { users });
