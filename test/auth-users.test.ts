@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { authedWatcher, writeUsersFile } from './fixtures/auth.js';
-import { client, refusedCode, subscribe, WAIT_MS } from './fixtures/mqtt.js';
+import { client, once, refusedCode, subscribe, WAIT_MS } from './fixtures/mqtt.js';
 import { serve } from './fixtures/server.js';
 
 const will = (userId: string, clientId: string, data: Record<string, unknown>) => ({
@@ -62,7 +62,7 @@ t.test('reload re-reads the users file and keeps every connection up', async (t)
   t.ok(alice.connected, 'alice is still connected');
   // Prove alice's connection is alive end to end, not just flagged: a round trip through the broker.
   await subscribe(alice, 'chat/alice');
-  const got = onceEvent(alice, 'message');
+  const got = once(alice, 'message');
   await bob.publishAsync('chat/alice', 'hi', { qos: 1 });
   const [topic, payload] = (await got) as [string, Buffer];
   t.equal(`${topic} ${payload.toString()}`, 'chat/alice hi');
@@ -129,7 +129,7 @@ t.test('SIGHUP re-reads the users file of a running server without dropping conn
   const bob = await client(t, mqttUrl, { clientId: 'bob-1', username: 'bob', password: 'pw-bob' });
   t.ok(bob.connected, 'bob connects after SIGHUP');
   await subscribe(alice, 'ping/alice');
-  const got = onceEvent(alice, 'message');
+  const got = once(alice, 'message');
   await bob.publishAsync('ping/alice', 'still there?', { qos: 1 });
   const [, payload] = (await got) as [string, Buffer];
   t.equal(payload.toString(), 'still there?', "alice's connection survived the SIGHUP");
