@@ -37,6 +37,8 @@ export interface ServeConfig extends QueryConfig {
   maxMembersPerGroup: number;
   maxUserIdsPerSubscribe: number;
   maxPacketBytes: number;
+  /** QoS 1/2 messages held per persistent session (clean=false) while away or unacknowledged. */
+  maxQueuedMessages: number;
   connectRatePerIp: number;
   connectBurstPerIp: number;
   /** Local processes (and anything a local proxy forwards) are not rate limited unless this is false. */
@@ -60,6 +62,7 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   maxMembersPerGroup: 100_000,
   maxUserIdsPerSubscribe: 500,
   maxPacketBytes: 1024 * 1024,
+  maxQueuedMessages: 1000,
   connectRatePerIp: 20,
   connectBurstPerIp: 100,
   connectRateExemptLoopback: true,
@@ -94,6 +97,7 @@ const schema: JSONSchemaType<Partial<ServeConfig>> = {
     maxMembersPerGroup: { type: 'integer', minimum: 1, maximum: 100_000_000, nullable: true },
     maxUserIdsPerSubscribe: { type: 'integer', minimum: 1, maximum: 65_535, nullable: true },
     maxPacketBytes: { type: 'integer', minimum: 1024, maximum: 268_435_455, nullable: true },
+    maxQueuedMessages: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
     connectRatePerIp: { type: 'number', minimum: 0, maximum: 1_000_000, nullable: true },
     connectBurstPerIp: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
     connectRateExemptLoopback: { type: 'boolean', nullable: true },
