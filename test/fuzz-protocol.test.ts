@@ -89,9 +89,10 @@ t.test('protocol fuzz: the broker stays up, bounded and truthful', async (t) => 
   const live = aedes as unknown as { connectedClients: number };
   const persistence = (aedes as unknown as { persistence: StoredState }).persistence;
   const queues = server.broker.offlineQueues;
-  // What the broker keeps between connections, as aedes' persistence and the tracker report it.
+  // What aedes' persistence keeps between connections. (The tracker's users and memberships are not
+  // compared: which of a dying raw session's SUBSCRIBEs the broker processes depends on timing, and
+  // round 2's persistent sessions reconnect to restored sessions; they are checked against the truth.)
   const kept = async () => ({
-    tracker: await tracker.stats(),
     retained: await count(persistence.createRetainedStream('#')),
     wills: await count(persistence.streamWill({})),
     persistentSubscriptions: await persistence.countOffline(),
@@ -295,7 +296,7 @@ t.test('protocol fuzz: the broker stays up, bounded and truthful', async (t) => 
 
     // The second round must leave nothing behind that the first did not: the same state, deterministically...
     const [kept1, kept2] = keptAfterRound as [Awaited<ReturnType<typeof kept>>, Awaited<ReturnType<typeof kept>>];
-    t.same(kept2, kept1, 'round 2 left the same tracker state, retained messages, wills and persistent subscriptions as round 1');
+    t.same(kept2, kept1, 'round 2 left the same retained messages, wills and persistent subscriptions as round 1');
     t.ok(kept1.persistentSubscriptions.clientsCount > 0, `the fuzz left ${kept1.persistentSubscriptions.clientsCount} persistent sessions with subscriptions`);
     // ...and the queues of its persistent sessions, which grow with every event they match, stay capped.
     const [queued1, queued2] = queuedAfterRound as [{ total: number; sessions: number; dropped: number }, { total: number; sessions: number; dropped: number }];

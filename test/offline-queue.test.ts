@@ -88,3 +88,27 @@ t.test('the default cap is 1000, like Mosquitto max_queued_messages', async (t) 
   );
   await back.end();
 });
+
+t.test('what the product never delivers is not queued, so spoofs cannot push events out of a queue', async (t) => {
+  const { server, mqttUrl } = await serve(t, { maxQueuedMessages: 10, logLevel: 'error' });
+  const watch = await watcher(t, mqttUrl);
+  const first = await persistent(mqttUrl, 'sleeper2');
+  t.same(await subscribe(first.client, ['presence/#', '$SYS/#']), [1, 1]);
+  await first.end();
+  await watch.find((m) => m.topic === 'presence/user/sleeper2' && m.json.action === 'offline', 'the sleeper offline');
+  await server.broker.publisher.drained();
+  const before = server.broker.offlineQueues.size('sleeper2');
+
+  const spoofer = await client(t, mqttUrl, { clientId: 'spoofer' });
+  await watch.find((m) => m.topic === 'presence/user/spoofer' && m.json.action === 'online', 'the spoofer online');
+  await server.broker.publisher.drained();
+  const withOnline = server.broker.offlineQueues.size('sleeper2');
+  t.equal(withOnline, before + 1, 'a genuine event is queued');
+  for (let i = 0; i < 30; i++) {
+    await spoofer.publishAsync('presence/user/victim', JSON.stringify({ action: 'online', id: 'victim', seq: 1e9 + i }), { qos: 1 });
+    await spoofer.publishAsync('presence/group/g1', JSON.stringify({ action: 'join', id: 'victim', groupId: 'g1' }), { qos: 1 });
+    await spoofer.publishAsync('$SYS/x', 'x', { qos: 1 });
+  }
+  t.equal(server.broker.offlineQueues.size('sleeper2'), withOnline, '90 spoofed QoS 1 publishes queued nothing');
+  t.equal(server.broker.offlineQueues.dropped, 0, 'and dropped nothing');
+});

@@ -48,11 +48,24 @@ export interface OfflineQueues {
  * current state of what changed recently, the oldest 1000 with a stale one. Messages already sent and
  * not yet acknowledged count too, and may be the ones dropped; a later PUBACK for them is harmless.
  *
+ * aedes queues before it asks `authorizeForward`, so packets the product never delivers (a client's
+ * publish under the presence prefix or `$SYS`, see publish.ts `forward`) would be queued too, and would
+ * push genuine events out of a full queue: `deliverable` keeps them out.
+ *
  * Semantics otherwise follow aedes-persistence 11's memory implementation, except that an update for a
  * packet that is no longer queued (dropped meanwhile) lets aedes deliver it instead of failing, which
  * would make aedes close the connection of a client that is merely slow to acknowledge.
  */
-export function capOfflineQueues(persistence: OutgoingPersistence, maxPerSession: number, onFull: (clientId: string) => void = () => {}): OfflineQueues {
+export interface OfflineQueueOptions {
+  maxPerSession: number;
+  /** Whether a packet can be delivered to anyone at all; those that cannot are not queued. */
+  deliverable?: (packet: QueuedPacket) => boolean;
+  /** A session's queue is full and starts dropping (once until the client empties it again). */
+  onFull?: (clientId: string) => void;
+}
+
+export function capOfflineQueues(persistence: OutgoingPersistence, options: OfflineQueueOptions): OfflineQueues {
+  const { maxPerSession, deliverable = () => true, onFull = () => {} } = options;
   const queues = new Map<string, QueuedPacket[]>();
   // Sessions that dropped since their queue was last emptied: `onFull` once per episode, not per message
   // (a device gone for good with a `#` subscription would otherwise report every event).
@@ -77,8 +90,11 @@ export function capOfflineQueues(persistence: OutgoingPersistence, maxPerSession
     }
   };
 
-  persistence.outgoingEnqueue = async (sub, packet) => enqueue(sub.clientId, packet);
+  persistence.outgoingEnqueue = async (sub, packet) => {
+    if (deliverable(packet)) enqueue(sub.clientId, packet);
+  };
   persistence.outgoingEnqueueCombi = async (subs, packet) => {
+    if (!deliverable(packet)) return;
     for (const sub of subs) enqueue(sub.clientId, packet);
   };
   persistence.outgoingUpdate = async (client, packet) => {

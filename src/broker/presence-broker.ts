@@ -48,12 +48,16 @@ export class PresenceBroker {
     readonly aedes: Aedes,
     options: PresenceBrokerOptions,
   ) {
+    this.topics = new Topics(options.layout);
+    const topics = this.topics;
     const maxQueuedMessages = options.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES;
     const queueLog = new RefusalLog(options.log);
-    this.offlineQueues = capOfflineQueues(persistenceOf(aedes), maxQueuedMessages, (clientId) =>
-      queueLog.warn('message queue full: dropping the oldest messages', { clientId, maxQueuedMessages }),
-    );
-    this.topics = new Topics(options.layout);
+    this.offlineQueues = capOfflineQueues(persistenceOf(aedes), {
+      maxPerSession: maxQueuedMessages,
+      // what a client published under the prefix or $SYS goes to no one (publish.ts `forward`)
+      deliverable: (packet) => !packet.clientId || !(topics.isUnderPrefix(String(packet.topic)) || String(packet.topic).startsWith('$SYS')),
+      onFull: (clientId) => queueLog.warn('message queue full: dropping the oldest messages', { clientId, maxQueuedMessages }),
+    });
     this.security = options.security ?? new Security({ log: options.log });
     const security = this.security;
     this.tracker =
