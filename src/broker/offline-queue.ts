@@ -32,6 +32,14 @@ export interface OfflineQueues {
   readonly dropped: number;
 }
 
+export interface OfflineQueueOptions {
+  maxPerSession: number;
+  /** Whether a packet can be delivered to anyone at all; those that cannot are not queued. */
+  deliverable?: (packet: QueuedPacket) => boolean;
+  /** A session's queue is full and starts dropping (once until the client empties it again). */
+  onFull?: (clientId: string) => void;
+}
+
 /**
  * A bounded per-session queue of QoS 1/2 messages, replacing the outgoing queue of aedes' in-memory
  * persistence.
@@ -56,14 +64,6 @@ export interface OfflineQueues {
  * packet that is no longer queued (dropped meanwhile) lets aedes deliver it instead of failing, which
  * would make aedes close the connection of a client that is merely slow to acknowledge.
  */
-export interface OfflineQueueOptions {
-  maxPerSession: number;
-  /** Whether a packet can be delivered to anyone at all; those that cannot are not queued. */
-  deliverable?: (packet: QueuedPacket) => boolean;
-  /** A session's queue is full and starts dropping (once until the client empties it again). */
-  onFull?: (clientId: string) => void;
-}
-
 export function capOfflineQueues(persistence: OutgoingPersistence, options: OfflineQueueOptions): OfflineQueues {
   const { maxPerSession, deliverable = () => true, onFull = () => {} } = options;
   const queues = new Map<string, QueuedPacket[]>();
