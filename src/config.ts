@@ -33,6 +33,8 @@ export interface ServeConfig extends QueryConfig, Limits {
   /** A module whose default export is a PolicyFactory; replaces `authorization`. */
   authorizationModule?: string;
   // Limits (src/auth/limits.ts; 0 disables a rate limit, the others are hard caps) come with `Limits`.
+  /** QoS 1/2 messages held per persistent session (clean=false) while away or unacknowledged. */
+  maxQueuedMessages: number;
   /** Local processes (and anything a local proxy forwards) are not rate limited unless this is false. */
   connectRateExemptLoopback: boolean;
   // The query API (apiToken, limits): src/queries/config.ts, shared with attach mode.
@@ -54,6 +56,7 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   maxMembersPerGroup: 100_000,
   maxUserIdsPerSubscribe: 500,
   maxPacketBytes: 1024 * 1024,
+  maxQueuedMessages: 1000,
   connectRatePerIp: 20,
   connectBurstPerIp: 100,
   connectRateExemptLoopback: true,
@@ -88,6 +91,7 @@ const schema: JSONSchemaType<Partial<ServeConfig>> = {
     maxMembersPerGroup: { type: 'integer', minimum: 1, maximum: 100_000_000, nullable: true },
     maxUserIdsPerSubscribe: { type: 'integer', minimum: 1, maximum: 65_535, nullable: true },
     maxPacketBytes: { type: 'integer', minimum: 1024, maximum: 268_435_455, nullable: true },
+    maxQueuedMessages: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
     connectRatePerIp: { type: 'number', minimum: 0, maximum: 1_000_000, nullable: true },
     connectBurstPerIp: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
     connectRateExemptLoopback: { type: 'boolean', nullable: true },

@@ -39,6 +39,7 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
     layout: { prefix: config.prefix, groupPrefix: config.groupPrefix },
     graceMs: config.graceMs,
     maxDataBytes: config.maxDataBytes,
+    maxQueuedMessages: config.maxQueuedMessages,
     log,
     onPublished: (event) => metrics.eventPublished(event),
     onRefused: (what, reason) => metrics.refused(what, reason),

@@ -6,7 +6,7 @@
  */
 import t, { type Test } from 'tap';
 import { client, watcher, type Inbox } from './fixtures/mqtt.js';
-import { Rng, generate, heapAfterGc, mutate, patchBytes, pool, rawSession, waitFor, type Ending } from './fixtures/raw-sessions.js';
+import { Rng, generate, heapWhenIdle, mutate, patchBytes, pool, rawSession, waitFor, type Ending } from './fixtures/raw-sessions.js';
 import { serve } from './fixtures/server.js';
 import { EventAudit, trackTruth } from './fixtures/truth.js';
 
@@ -14,6 +14,8 @@ const SEED = Number(process.env.FUZZ_SEED ?? 7_2026);
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
 const MARK = 'SPOOF-MARK';
 const ENDINGS: Ending[] = ['disconnect', 'destroy', 'end'];
+/** Below the default (1000) so that the persistent sessions the fuzz leaves behind fill their queues in round 1. */
+const QUEUE_CAP = 100;
 
 const GROUPS = ['g1', 'g2', 'g3', 'ü-grp', '𝄞'];
 function subscriptionTopics(rng: Rng, self: string): string {
@@ -79,21 +81,33 @@ function checkGenuine(t: Test, inbox: Inbox): void {
 }
 
 t.test('protocol fuzz: the broker stays up, bounded and truthful', async (t) => {
-  const { server, mqttUrl, logs } = await serve(t, { logLevel: 'warn' });
+  const { server, mqttUrl, logs } = await serve(t, { logLevel: 'warn', maxQueuedMessages: QUEUE_CAP });
   const { aedes, tracker } = server.broker;
   const port = server.mqttPort;
   const truth = trackTruth(aedes);
   const watch = await watcher(t, mqttUrl, ['presence/user/+', 'presence/group/+', 'presence/#', '#']);
   const live = aedes as unknown as { connectedClients: number };
+  const persistence = (aedes as unknown as { persistence: StoredState }).persistence;
+  const queues = server.broker.offlineQueues;
+  // What aedes' persistence keeps between connections. (The tracker's users and memberships are not
+  // compared: which of a dying raw session's SUBSCRIBEs the broker processes depends on timing, and
+  // round 2's persistent sessions reconnect to restored sessions; they are checked against the truth.)
+  const kept = async () => ({
+    retained: await count(persistence.createRetainedStream('#')),
+    wills: await count(persistence.streamWill({})),
+    persistentSubscriptions: await persistence.countOffline(),
+  });
 
   // warm up the paths once, so the baseline includes compiled code and pools
   await rawSession(port, [generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'warmup', keepalive: 0 })], 'disconnect');
   await waitFor(async () => (await tracker.stats()).connections === 1, 'warm-up to end');
-  const baseline = heapAfterGc();
+  const baseline = await heapWhenIdle();
 
   // Two identical rounds (same seed, same ids): the first sets up what legitimately stays (persistent
   // sessions, retained events, memberships); the second must not add to the heap beyond noise.
   const heapAfterRound: number[] = [];
+  const keptAfterRound: Awaited<ReturnType<typeof kept>>[] = [];
+  const queuedAfterRound: { total: number; sessions: number; dropped: number }[] = [];
   for (const round of [1, 2]) {
     await t.test(`round ${round}`, async (t) => {
       const rng = new Rng(SEED);
@@ -241,7 +255,9 @@ t.test('protocol fuzz: the broker stays up, bounded and truthful', async (t) => 
         await waitFor(() => live.connectedClients === 1 && server.broker.connectedClients === 1, 'only the watcher to remain connected');
         await tracker.settled();
         await server.broker.publisher.drained();
-        heapAfterRound.push(heapAfterGc());
+        keptAfterRound.push(await kept());
+        queuedAfterRound.push({ total: queues.total, sessions: queues.sessions, dropped: queues.dropped });
+        heapAfterRound.push(await heapWhenIdle(`the broker to go idle after round ${round}`));
       });
     });
   }
@@ -278,9 +294,31 @@ t.test('protocol fuzz: the broker stays up, bounded and truthful', async (t) => 
     await watch.find((m) => m.json.id === 'fresh-user' && m.topic === 'presence/user/fresh-user' && m.json.action === 'offline', 'fresh-user offline');
     checkGenuine(t, watch);
 
+    // The second round must leave nothing behind that the first did not: the same state, deterministically...
+    const [kept1, kept2] = keptAfterRound as [Awaited<ReturnType<typeof kept>>, Awaited<ReturnType<typeof kept>>];
+    t.same(kept2, kept1, 'round 2 left the same retained messages, wills and persistent subscriptions as round 1');
+    t.ok(kept1.persistentSubscriptions.clientsCount > 0, `the fuzz left ${kept1.persistentSubscriptions.clientsCount} persistent sessions with subscriptions`);
+    // ...and the queues of its persistent sessions, which grow with every event they match, stay capped.
+    const [queued1, queued2] = queuedAfterRound as [{ total: number; sessions: number; dropped: number }, { total: number; sessions: number; dropped: number }];
+    t.ok(queued1.dropped > 0, `round 1 filled a persistent session's queue to the cap (${queued1.total} queued for ${queued1.sessions} sessions, ${queued1.dropped} dropped)`);
+    t.ok(queued2.dropped > queued1.dropped, `round 2 kept dropping the oldest (${queued2.dropped - queued1.dropped} more)`);
+    t.ok(queued2.total <= queued2.sessions * QUEUE_CAP, `after round 2: ${queued2.total} queued for ${queued2.sessions} sessions, at most ${QUEUE_CAP} each`);
+
     const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
     const [first, second] = heapAfterRound as [number, number];
     t.ok(first - baseline < 48 * 1024 * 1024, `heap after GC grew by ${mib(first - baseline)} in round 1 (bound 48 MiB)`);
     t.ok(second - first < 8 * 1024 * 1024, `the same round again grew it by ${mib(second - first)} (bound 8 MiB)`);
   });
 });
+
+interface StoredState {
+  createRetainedStream(pattern: string): AsyncIterable<unknown>;
+  streamWill(brokers: object): AsyncIterable<unknown>;
+  countOffline(): Promise<{ subsCount: number; clientsCount: number }>;
+}
+
+async function count(items: AsyncIterable<unknown>): Promise<number> {
+  let n = 0;
+  for await (const _ of items) n++;
+  return n;
+}

@@ -8,7 +8,9 @@ import { Topics, type TopicLayout } from '../topics.js';
 import { authenticate } from './authenticate.js';
 import type { BrokerContext } from './context.js';
 import { EventPublisher, aedesSender } from './event-publisher.js';
+import { capOfflineQueues, type OfflineQueues, type OutgoingPersistence } from './offline-queue.js';
 import { guardPackets } from './packet-guard.js';
+import { RefusalLog } from './refusal-log.js';
 import { indexRetained } from './retained-index.js';
 import { guardSubscriptionStore } from './subscription-store-guard.js';
 import { wireLifecycle } from './lifecycle.js';
@@ -26,6 +28,8 @@ export interface PresenceBrokerOptions {
   onPublished?: (event: PresenceEvent) => void;
   /** Authentication, policy and limits; without it, anonymous clients, the open policy, default limits. */
   security?: Security;
+  /** QoS 1/2 messages held per persistent session (docs/security.md); default 1000, like Mosquitto. */
+  maxQueuedMessages?: number;
 }
 
 /** An Aedes broker whose own connection, subscription and will events drive the presence model. */
@@ -34,6 +38,8 @@ export class PresenceBroker {
   readonly topics: Topics;
   readonly publisher: EventPublisher;
   readonly security: Security;
+  /** The persistent sessions' message queues (bounded). */
+  readonly offlineQueues: OfflineQueues;
   private readonly ctx: BrokerContext;
   private closing = false;
   private queryHandler: QueryHandler | undefined;
@@ -43,6 +49,15 @@ export class PresenceBroker {
     options: PresenceBrokerOptions,
   ) {
     this.topics = new Topics(options.layout);
+    const topics = this.topics;
+    const maxQueuedMessages = options.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES;
+    const queueLog = new RefusalLog(options.log);
+    this.offlineQueues = capOfflineQueues(persistenceOf(aedes), {
+      maxPerSession: maxQueuedMessages,
+      // what a client published under the prefix or $SYS goes to no one (publish.ts `forward`)
+      deliverable: (packet) => !packet.clientId || !(topics.isUnderPrefix(String(packet.topic)) || String(packet.topic).startsWith('$SYS')),
+      onFull: (clientId) => queueLog.warn('message queue full: dropping the oldest messages', { clientId, maxQueuedMessages }),
+    });
     this.security = options.security ?? new Security({ log: options.log });
     const security = this.security;
     this.tracker =
@@ -81,7 +96,7 @@ export class PresenceBroker {
 
   static async create(options: PresenceBrokerOptions): Promise<PresenceBroker> {
     const aedes = await Aedes.createBroker({ id: 'presence-bridge' });
-    const persistence = (aedes as unknown as { persistence: Parameters<typeof indexRetained>[0] & Parameters<typeof guardSubscriptionStore>[0] }).persistence;
+    const persistence = persistenceOf(aedes);
     indexRetained(persistence);
     guardSubscriptionStore(persistence, (aedes as unknown as { maxTopicLevels: number }).maxTopicLevels);
     return new PresenceBroker(aedes, options);
@@ -131,6 +146,14 @@ export class PresenceBroker {
     await Promise.all(clients.map((client) => flushed(client, 2000)));
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
   }
+}
+
+export const DEFAULT_MAX_QUEUED_MESSAGES = 1000;
+
+/** aedes' in-memory persistence, whose methods the product replaces or wraps (see each file). */
+function persistenceOf(aedes: Aedes) {
+  type Persistence = Parameters<typeof indexRetained>[0] & Parameters<typeof guardSubscriptionStore>[0] & OutgoingPersistence;
+  return (aedes as unknown as { persistence: Persistence }).persistence;
 }
 
 /** Waits until what was written to a client's socket has left the process (bounded). */

@@ -20,6 +20,9 @@ export function authorizePublish(ctx: BrokerContext, onQuery: () => QueryHandler
     const reserved = topic.startsWith('$SYS');
     if (!reserved && !ctx.topics.isUnderPrefix(topic)) return done(null);
     packet.retain = false;
+    // Marked as a client's before aedes queues it for persistent sessions (it sets `clientId` only
+    // later, when it emits), so the offline queues can leave out what `forward` will drop anyway.
+    if (client) (packet as PublishPacket & { clientId?: string }).clientId ??= client.id;
     const reason = reserved ? 'reserved topic' : consume(ctx, client, packet, onQuery());
     if (reason) {
       refusals.warn('publish refused', { clientId: client?.id, topic, reason });

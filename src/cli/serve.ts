@@ -19,6 +19,7 @@ const SERVE_FLAGS: FlagTable = {
   'max-members-per-group': flag('maxMembersPerGroup', 'integer'),
   'max-user-ids-per-subscribe': flag('maxUserIdsPerSubscribe', 'integer'),
   'max-packet-bytes': flag('maxPacketBytes', 'integer'),
+  'max-queued-messages': flag('maxQueuedMessages', 'integer'),
   'connect-rate-per-ip': flag('connectRatePerIp', 'integer'),
   'connect-burst-per-ip': flag('connectBurstPerIp', 'integer'),
 };
