@@ -44,8 +44,17 @@ class Watcher {
     this.waiters = new Map();
     this.counts = new Map();
     this.onEvent = null;
+    this.seen = new Set();
+    this.duplicates = 0;
     conn.onMessage = (topic, payload, at) => {
       const event = json(payload);
+      // QoS 1 is at least once: a repeat of the same event (same topic and seq) is dropped, as any
+      // consumer does, and counted; a second event for the same change would carry another seq.
+      if (typeof event.seq === 'number') {
+        const copy = `${topic} ${event.seq}`;
+        if (this.seen.has(copy)) return void this.duplicates++;
+        this.seen.add(copy);
+      }
       const id = event.id ?? topic.split('/')[2];
       const key = `${event.action}:${id}`;
       if (!this.countPrefix || String(id).startsWith(this.countPrefix)) this.counts.set(event.action, (this.counts.get(event.action) ?? 0) + 1);
@@ -256,6 +265,7 @@ async function memory({ port, flavor, users, groups, concurrency }, phase) {
     groups,
     expectedEvents: watching ? 16 * n : 0,
     deliveredEvents: watching ? (counts.join ?? 0) + (counts.offline ?? 0) + (counts.online ?? 0) : 0,
+    duplicateCopies: watcher?.duplicates ?? 0,
     complete,
     connectRetries,
   };
