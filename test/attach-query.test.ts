@@ -5,7 +5,7 @@ import { link } from './fixtures/link.js';
 import { attach } from './fixtures/bridge.js';
 import { mosquitto, type TestMosquitto } from './fixtures/mosquitto.js';
 import { client, Inbox, once, subscribe, type Received } from './fixtures/mqtt.js';
-import { querier } from './fixtures/query.js';
+import { querier, snapshotProblems } from './fixtures/query.js';
 
 const isEvent = (topic: string, id: string, action: string) => (m: Received) =>
   m.topic === topic && m.json.id === id && m.json.action === action;
@@ -185,27 +185,7 @@ t.test('attach mode: a reply goes out after the events it reflects (snapshot the
     if (m.topic === 'presence/reply/snap' && m.json.id === queries - 1) lastReply = true;
     if (m.topic === 'presence/group/race' && m.json.action === 'join' && m.json.groupOnlineCount === racers) allJoined = true;
   }
-  const joinedSoFar = new Set<string>();
-  const replies: { id: number; members: { id: string }[]; total: number }[] = [];
-  const problems: string[] = [];
-  for (const m of inbox.all) {
-    if (m.topic === 'presence/group/race' && m.json.action === 'join') {
-      const id = m.json.id as string;
-      if (joinedSoFar.has(id)) problems.push(`${id} joined twice`);
-      for (const reply of replies) {
-        if (reply.members.some((member) => member.id === id)) problems.push(`${id} joins after snapshot ${reply.id} already showed it`);
-      }
-      joinedSoFar.add(id);
-    }
-    if (m.topic === 'presence/reply/snap') {
-      const result = { id: m.json.id as number, ...(m.json.result as { total: number; members: { id: string }[] }) };
-      for (const member of result.members) {
-        if (!joinedSoFar.has(member.id)) problems.push(`snapshot ${result.id} shows ${member.id} before its join arrived`);
-      }
-      if (result.total > joinedSoFar.size) problems.push(`snapshot ${result.id} counts ${result.total} members, ${joinedSoFar.size} joins seen`);
-      replies.push(result);
-    }
-  }
+  const { problems, replies } = snapshotProblems(inbox.all, 'presence/group/race', 'presence/reply/snap');
   t.same(problems, [], 'every snapshot is consistent with the events around it');
   t.equal(replies.length, queries, 'one reply per query');
 });

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import type { MqttClient } from 'mqtt';
 import { client, Inbox, subscribe, watcher, type Received } from './fixtures/mqtt.js';
-import { querier } from './fixtures/query.js';
+import { querier, snapshotProblems } from './fixtures/query.js';
 import { serve } from './fixtures/server.js';
 
 /** SUBACK return codes, refusals (128) included: mqtt.js rejects those, with the SUBACK attached. */
@@ -267,27 +267,7 @@ t.test('a snapshot never misses or repeats an event racing it', async (t) => {
     if (m.topic === 'presence/reply/snap' && m.json.id === queries - 1) lastReply = true;
     if (m.topic === 'presence/group/race' && m.json.groupOnlineCount === racers) allJoined = true;
   }
-  const joinedSoFar = new Set<string>();
-  const replies: { id: number; members: { id: string }[]; total: number }[] = [];
-  const problems: string[] = [];
-  for (const m of inbox.all) {
-    if (m.topic === 'presence/group/race' && m.json.action === 'join') {
-      const id = m.json.id as string;
-      if (joinedSoFar.has(id)) problems.push(`${id} joined twice`);
-      for (const reply of replies) {
-        if (reply.members.some((member) => member.id === id)) problems.push(`${id} joins after snapshot ${reply.id} already showed it`);
-      }
-      joinedSoFar.add(id);
-    }
-    if (m.topic === 'presence/reply/snap') {
-      const result = { id: m.json.id as number, ...(m.json.result as { total: number; members: { id: string }[] }) };
-      for (const member of result.members) {
-        if (!joinedSoFar.has(member.id)) problems.push(`snapshot ${result.id} shows ${member.id} before its join arrived`);
-      }
-      if (result.total > joinedSoFar.size) problems.push(`snapshot ${result.id} counts ${result.total} members, ${joinedSoFar.size} joins seen`);
-      replies.push(result);
-    }
-  }
+  const { problems, replies } = snapshotProblems(inbox.all, 'presence/group/race', 'presence/reply/snap');
   t.same(problems, [], 'every snapshot is consistent with the events around it');
   t.equal(replies.length, queries, 'one reply per query');
   t.comment(`snapshots taken mid-join: ${replies.filter((r) => r.total > 0 && r.total < racers).length} of ${queries}`);
