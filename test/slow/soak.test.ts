@@ -9,10 +9,10 @@
 import { connect as tcpConnect } from 'node:net';
 import { connect, type MqttClient } from 'mqtt';
 import t from 'tap';
-import { WAIT_MS } from './fixtures/mqtt.js';
-import { Rng, generate, heapAfterGc, pool, waitFor } from './fixtures/raw-sessions.js';
-import { serve } from './fixtures/server.js';
-import { EventAudit, trackTruth } from './fixtures/truth.js';
+import { WAIT_MS } from '../fixtures/mqtt.js';
+import { Rng, generate, heapAfterGc, pool, waitFor } from '../fixtures/raw-sessions.js';
+import { serve } from '../fixtures/server.js';
+import { EventAudit, trackTruth } from '../fixtures/truth.js';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 20);
 const SEED = Number(process.env.SOAK_SEED ?? 4242);

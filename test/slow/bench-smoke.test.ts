@@ -3,9 +3,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { requireProgram } from './fixtures/services.js';
+import { requireProgram } from '../fixtures/services.js';
 
-const ROOT = join(import.meta.dirname, '..');
+const ROOT = join(import.meta.dirname, '..', '..');
 
 /** The bench drives the built product (dist/), as users run it: rebuild when src/ is newer. */
 function ensureBuilt(): void {
