@@ -4,9 +4,10 @@ import type { LogLevel } from './log.js';
 import type { Limits } from './auth/limits.js';
 import { DEFAULT_QUERY_CONFIG, QUERY_CONFIG_PROPERTIES, queryConfigProblem, type QueryConfig } from './queries/config.js';
 import { compile } from './schemas/ajv.js';
+import { DEFAULT_WEBHOOK_CONFIG, WEBHOOK_CONFIG_PROPERTIES, webhookConfigProblem, type WebhookConfig } from './feed/webhook-config.js';
 
 /** Everything `serve` can be told, from the config file and then the command line (which wins). */
-export interface ServeConfig extends QueryConfig, Limits {
+export interface ServeConfig extends QueryConfig, Limits, WebhookConfig {
   host: string;
   mqttPort: number;
   httpPort: number;
@@ -61,6 +62,7 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   connectBurstPerIp: 100,
   connectRateExemptLoopback: true,
   ...DEFAULT_QUERY_CONFIG,
+  ...DEFAULT_WEBHOOK_CONFIG,
 };
 
 // A topic prefix: one or more plain levels, no wildcards, no leading `$`.
@@ -96,6 +98,7 @@ const schema: JSONSchemaType<Partial<ServeConfig>> = {
     connectBurstPerIp: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
     connectRateExemptLoopback: { type: 'boolean', nullable: true },
     ...QUERY_CONFIG_PROPERTIES,
+    ...WEBHOOK_CONFIG_PROPERTIES,
   },
   additionalProperties: false,
 };
@@ -117,6 +120,8 @@ export function resolveServeConfig(...layers: unknown[]): ServeConfig {
   }
   const queryProblem = queryConfigProblem(config);
   if (queryProblem) throw new ConfigError(`invalid configuration: ${queryProblem}`);
+  const webhookProblem = webhookConfigProblem(config);
+  if (webhookProblem) throw new ConfigError(`invalid configuration: ${webhookProblem}`);
   return config;
 }
 

@@ -11,6 +11,7 @@ import { Router, sendJson } from './http/router.js';
 import { registerBrowserAssets } from './http/browser-assets.js';
 import type { Logger } from './log.js';
 import { QueryService, queryLimits } from './queries/service.js';
+import { WebhookFeed, type WebhookClock } from './feed/webhooks.js';
 
 export interface RunningServer {
   readonly broker: PresenceBroker;
@@ -24,7 +25,7 @@ export interface RunningServer {
 }
 
 /** `serve`: the embedded broker with presence, on TCP and on WebSocket beside the HTTP API. */
-export async function startServer(config: ServeConfig, log: Logger, extras: SecurityExtras = {}): Promise<RunningServer> {
+export async function startServer(config: ServeConfig, log: Logger, extras: SecurityExtras & { webhookClock?: WebhookClock } = {}): Promise<RunningServer> {
   const authenticated = authenticationConfigured(config) || (extras.authenticators?.length ?? 0) > 0;
   if (!isLoopback(config.host) && !config.allowAnonymous && !authenticated) {
     throw new ConfigError(
@@ -34,6 +35,7 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
   const security = await createSecurity(config, log, extras);
   // Created first, as the broker reports to it; its gauges read the tracker only when scraped.
   const metrics = new PresenceMetrics(() => broker.tracker.stats());
+  const webhooks = WebhookFeed.start(config, log, metrics.registry, extras.webhookClock);
   const broker = await PresenceBroker.create({
     security,
     layout: { prefix: config.prefix, groupPrefix: config.groupPrefix },
@@ -44,6 +46,7 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
     onPublished: (event) => metrics.eventPublished(event),
     onRefused: (what, reason) => metrics.refused(what, reason),
   });
+  if (webhooks) broker.publisher.observe((event) => webhooks.accept(event));
   const queries = new QueryService(broker.tracker, {
     limits: queryLimits(config),
     observe: (method, via, code, seconds) => metrics.queryAnswered(method, via, code, seconds),
@@ -67,6 +70,7 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
     tcp.close();
     http.close();
     await broker.close();
+    await webhooks?.close();
     throw error;
   }
   const mqttPort = (tcp.address() as AddressInfo).port;
@@ -99,6 +103,8 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
         tcp.close();
         http.close();
         await broker.close();
+        // After the broker: its shutdown offlines are webhook events too.
+        await webhooks?.close();
         http.closeAllConnections();
         log.info('stopped', { mode: 'serve' });
       })();

@@ -2,18 +2,7 @@ import t from 'tap';
 import { client, refusedCode, subscribe, watcher, type Inbox, type Received } from './fixtures/mqtt.js';
 import { querier } from './fixtures/query.js';
 import { serve } from './fixtures/server.js';
-
-/** One sample's value from the Prometheus text format; 0 when the series is not there (yet). */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number {
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const have = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(match[3]);
-  }
-  return 0;
-}
+import { sample, scrape } from './fixtures/prometheus.js';
 
 /** Reads on until every one of `wanted` has matched a message, in whatever order they come. */
 async function seen(inbox: Inbox, wanted: Record<string, (m: Received) => boolean>): Promise<void> {
@@ -22,13 +11,6 @@ async function seen(inbox: Inbox, wanted: Record<string, (m: Received) => boolea
     const m = await inbox.next([...missing.keys()].join(', '));
     for (const [label, match] of missing) if (match(m)) missing.delete(label);
   }
-}
-
-async function scrape(httpUrl: string): Promise<string> {
-  const res = await fetch(`${httpUrl}/metrics`);
-  if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`);
-  if (!/^text\/plain; version=0\.0\.4/.test(res.headers.get('content-type') ?? '')) throw new Error('not the Prometheus text format');
-  return res.text();
 }
 
 t.test('metrics move as users come and go', async (t) => {

@@ -9,6 +9,7 @@ import { Topics } from '../topics.js';
 import { AttachBridge } from './bridge.js';
 import type { AttachConfig } from './config.js';
 import { attachHttp } from './http.js';
+import { WebhookFeed, type WebhookClock } from '../feed/webhooks.js';
 
 export interface RunningBridge {
   readonly bridge: AttachBridge;
@@ -25,7 +26,7 @@ export interface RunningBridge {
  * (re)connecting on its own, so a broker that is down at start is not an error. The query API (MQTT
  * request/reply through the broker, HTTP /v1) and /metrics are serve mode's, over the bridge's tracker.
  */
-export async function startAttach(config: AttachConfig, log: Logger): Promise<RunningBridge> {
+export async function startAttach(config: AttachConfig, log: Logger, extras: { webhookClock?: WebhookClock } = {}): Promise<RunningBridge> {
   const topics = new Topics({ prefix: config.prefix, groupPrefix: config.groupPrefix });
   const tracker = new PresenceTracker({
     graceMs: config.graceMs,
@@ -33,6 +34,7 @@ export async function startAttach(config: AttachConfig, log: Logger): Promise<Ru
   });
   // Created first, as the bridge reports to it; its gauges read the tracker only when scraped.
   const metrics = new PresenceMetrics(() => tracker.stats());
+  const webhooks = WebhookFeed.start(config, log, metrics.registry, extras.webhookClock);
   const bridge = new AttachBridge({
     config,
     tracker,
@@ -41,6 +43,7 @@ export async function startAttach(config: AttachConfig, log: Logger): Promise<Ru
     onPublished: (event) => metrics.eventPublished(event),
     onRefused: (label) => metrics.refused('publish', label),
   });
+  if (webhooks) bridge.publisher.observe((event) => webhooks.accept(event));
   const queries = new QueryService(tracker, {
     limits: queryLimits(config),
     observe: (method, via, code, seconds) => metrics.queryAnswered(method, via, code, seconds),
@@ -58,6 +61,7 @@ export async function startAttach(config: AttachConfig, log: Logger): Promise<Ru
     });
   } catch (error) {
     await bridge.close();
+    await webhooks?.close();
     throw error;
   }
   const httpPort = (server.address() as AddressInfo).port;
@@ -83,6 +87,7 @@ export async function startAttach(config: AttachConfig, log: Logger): Promise<Ru
         server.close();
         await tracker.flushGrace();
         await bridge.close();
+        await webhooks?.close();
         server.closeAllConnections();
         log.info('stopped', { mode: 'attach' });
       })();

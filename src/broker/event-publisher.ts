@@ -58,6 +58,7 @@ export class EventPublisher {
   private tail: Promise<void> = Promise.resolve();
   private pending = 0;
   private idle: (() => void)[] = [];
+  private readonly observers: ((event: PresenceEvent) => void)[] = [];
   published = 0;
 
   constructor(
@@ -67,8 +68,17 @@ export class EventPublisher {
     private readonly onPublished: (event: PresenceEvent) => void = () => {},
   ) {}
 
+  /**
+   * Also hands every event to `observer` (webhooks), synchronously and in publish order, as it is handed
+   * to the broker: observers see exactly what is published, whether or not the broker takes it.
+   */
+  observe(observer: (event: PresenceEvent) => void): void {
+    this.observers.push(observer);
+  }
+
   publish(events: PresenceEvent[]): void {
     for (const event of events) {
+      for (const observer of this.observers) observer(event);
       this.pending++;
       this.tail = this.tail.then(() => this.publishOne(event));
     }

@@ -1,10 +1,13 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, readConfigFile } from '../config.js';
 
-/** How a command-line flag maps onto a config key: each flag is declared once, here or beside its command. */
-export type FlagTable = Record<string, { key: string; kind: 'string' | 'integer' | 'boolean' }>;
+/**
+ * How a command-line flag maps onto a config key: each flag is declared once, here or beside its command.
+ * A `list` flag may be repeated (`--webhook A --webhook B`) and gives an array.
+ */
+export type FlagTable = Record<string, { key: string; kind: 'string' | 'integer' | 'boolean' | 'list' }>;
 
-const flag = (key: string, kind: 'string' | 'integer' | 'boolean' = 'string') => ({ key, kind });
+const flag = (key: string, kind: 'string' | 'integer' | 'boolean' | 'list' = 'string') => ({ key, kind });
 
 /** Flags both `serve` and `attach` take. */
 export const SHARED_FLAGS: FlagTable = {
@@ -18,6 +21,11 @@ export const SHARED_FLAGS: FlagTable = {
   'api-token': flag('apiToken'),
   'max-query-ids': flag('maxQueryIds', 'integer'),
   'max-page-size': flag('maxPageSize', 'integer'),
+  // Webhooks (src/feed/webhook-config.ts)
+  webhook: flag('webhook', 'list'),
+  'webhook-secret-file': flag('webhookSecretFile'),
+  'webhook-max-queue': flag('webhookMaxQueue', 'integer'),
+  'webhook-retry-for-ms': flag('webhookRetryForMs', 'integer'),
 };
 
 export { flag };
@@ -28,8 +36,8 @@ export { flag };
  * here a number flag only has to be a whole number.
  */
 export function configLayers(args: string[], table: FlagTable): [fromFile: unknown, fromFlags: Record<string, unknown>] {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' } };
-  for (const [name, { kind }] of Object.entries(table)) options[name] = { type: kind === 'boolean' ? 'boolean' : 'string' };
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { config: { type: 'string' } };
+  for (const [name, { kind }] of Object.entries(table)) options[name] = { type: kind === 'boolean' ? 'boolean' : 'string', multiple: kind === 'list' };
   const { values } = parseArgs({ args, strict: true, options });
   const fromFlags: Record<string, unknown> = {};
   for (const [name, { key, kind }] of Object.entries(table)) {

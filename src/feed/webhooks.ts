@@ -1,0 +1,80 @@
+import type { Registry } from 'prom-client';
+import { ConfigError } from '../config.js';
+import type { PresenceEvent } from '../core/events.js';
+import { realScheduler, type Scheduler } from '../core/tracker.js';
+import type { Logger } from '../log.js';
+import { webhookReceivers, type WebhookConfig } from './webhook-config.js';
+import { WebhookDelivery } from './webhook-delivery.js';
+import { WebhookMetrics } from './webhook-metrics.js';
+import type { WebhookEvent } from './webhook-queue.js';
+
+/** Time for webhooks, injectable so tests drive batching, backoff and shutdown deterministically. */
+export interface WebhookClock {
+  scheduler?: Scheduler;
+  now?: () => number;
+  /** In [0, 1): backoff jitter. */
+  random?: () => number;
+}
+
+/**
+ * The server-side feed (docs/webhooks.md): every event handed to the MQTT publisher goes, in the same
+ * order, to each receiver's queue; each receiver is delivered to on its own. `accept` is synchronous
+ * and never waits for a receiver.
+ */
+export class WebhookFeed {
+  private constructor(
+    private readonly deliveries: WebhookDelivery[],
+    private readonly shutdownMs: number,
+  ) {}
+
+  /**
+   * Starts delivery to the receivers `config` names, reporting to `registry`; undefined when there are
+   * none. Throws ConfigError when a secret file cannot be read.
+   */
+  static start(config: WebhookConfig, log: Logger, registry: Registry, clock: WebhookClock = {}): WebhookFeed | undefined {
+    let receivers;
+    try {
+      receivers = webhookReceivers(config);
+    } catch (error) {
+      throw new ConfigError(`invalid configuration: ${(error as Error).message}`);
+    }
+    if (receivers.length === 0) return undefined;
+    const deliveries: WebhookDelivery[] = [];
+    const metrics = new WebhookMetrics(registry, receivers, (receiver) => deliveries[receiver.index]!.queue.length);
+    for (const receiver of receivers) {
+      deliveries.push(
+        new WebhookDelivery({
+          receiver,
+          maxQueue: config.webhookMaxQueue,
+          retryForMs: config.webhookRetryForMs,
+          backoffMs: config.webhookBackoffMs,
+          maxBackoffMs: config.webhookMaxBackoffMs,
+          timeoutMs: config.webhookTimeoutMs,
+          scheduler: clock.scheduler ?? realScheduler,
+          now: clock.now ?? Date.now,
+          random: clock.random ?? Math.random,
+          log,
+          observer: metrics,
+        }),
+      );
+      log.info('webhook receiver configured', { receiver: receiver.index, host: receiver.host, signed: receiver.secret !== undefined, events: receiver.actions ? [...receiver.actions] : 'all' });
+    }
+    return new WebhookFeed(deliveries, config.webhookShutdownMs);
+  }
+
+  /** Queues one published event for every receiver that wants its action. */
+  accept(event: PresenceEvent): void {
+    const payload: WebhookEvent = { type: event.kind, ...event.event };
+    for (const delivery of this.deliveries) delivery.accept(payload, event.event.action);
+  }
+
+  /** Events held for receiver `index` (tests, metrics). */
+  queued(index: number): number {
+    return this.deliveries[index]?.queue.length ?? 0;
+  }
+
+  /** Gives pending batches up to `webhookShutdownMs` to go out; what is left is dropped and logged. */
+  async close(): Promise<void> {
+    await Promise.all(this.deliveries.map((delivery) => delivery.close(this.shutdownMs)));
+  }
+}
