@@ -25,7 +25,7 @@ export interface RunningServer {
 }
 
 /** `serve`: the embedded broker with presence, on TCP and on WebSocket beside the HTTP API. */
-export async function startServer(config: ServeConfig, log: Logger, extras: SecurityExtras & { webhookClock?: WebhookClock } = {}): Promise<RunningServer> {
+export async function startServer(config: ServeConfig, log: Logger, extras: SecurityExtras = {}, feed: WebhookClock = {}): Promise<RunningServer> {
   const authenticated = authenticationConfigured(config) || (extras.authenticators?.length ?? 0) > 0;
   if (!isLoopback(config.host) && !config.allowAnonymous && !authenticated) {
     throw new ConfigError(
@@ -35,7 +35,7 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
   const security = await createSecurity(config, log, extras);
   // Created first, as the broker reports to it; its gauges read the tracker only when scraped.
   const metrics = new PresenceMetrics(() => broker.tracker.stats());
-  const webhooks = WebhookFeed.start(config, log, metrics.registry, extras.webhookClock);
+  const webhooks = WebhookFeed.start(config, log, metrics.registry, feed);
   const broker = await PresenceBroker.create({
     security,
     layout: { prefix: config.prefix, groupPrefix: config.groupPrefix },

@@ -51,7 +51,7 @@ t.test('both modes deliver exactly what they publish', async (t) => {
 t.test('shutdown sends what is still being batched, server_shutdown offlines included', async (t) => {
   const receiver = await TestReceiver.start(t);
   const clock = new ManualClock();
-  const { server, mqttUrl } = await serve(t, { webhooks: [{ url: receiver.url }] }, { webhookClock: clock });
+  const { server, mqttUrl } = await serve(t, { webhooks: [{ url: receiver.url }] }, clock);
   const alice = await client(t, mqttUrl, { clientId: 'alice-1', username: 'alice' });
   await subscribe(alice, 'group/room');
   await server.broker.tracker.settled();

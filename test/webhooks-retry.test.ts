@@ -23,7 +23,7 @@ t.test('a non-2xx answer is retried with backoff: the same batch, freshly signed
   let answers = 0;
   receiver.answer = () => (answers++ < 2 ? 500 : 200);
   const clock = new ManualClock();
-  const { httpUrl, mqttUrl } = await serve(t, { webhooks: [{ url: receiver.url, secret: SECRET }] }, { webhookClock: clock });
+  const { httpUrl, mqttUrl } = await serve(t, { webhooks: [{ url: receiver.url, secret: SECRET }] }, clock);
   await client(t, mqttUrl, { clientId: 'alice-1', username: 'alice' });
   t.equal(await clock.scheduled.next('the batch timer'), 250);
   const sealedAt = clock.time + 250;
@@ -59,7 +59,7 @@ t.test('backoff doubles up to its cap, and a batch tried for longer than the ret
   const { httpUrl, mqttUrl, logs } = await serve(
     t,
     { webhooks: [{ url: receiver.url }], webhookBackoffMs: 1000, webhookMaxBackoffMs: 8000, webhookRetryForMs: 30_000, webhookShutdownMs: 0 },
-    { webhookClock: clock },
+    clock,
   );
   await client(t, mqttUrl, { clientId: 'alice-1', username: 'alice' });
   t.equal(await clock.scheduled.next('the batch timer'), 250);
@@ -118,7 +118,7 @@ t.test('a receiver down for several seconds loses nothing, and gets everything i
 t.test('beyond its bound a receiver\'s queue drops the oldest batches, and counts and logs them', async (t) => {
   const receiver = await TestReceiver.start(t, { down: true });
   const clock = new ManualClock();
-  const { httpUrl, mqttUrl, logs } = await serve(t, { webhooks: [{ url: receiver.url }], webhookMaxQueue: 200, webhookShutdownMs: 0 }, { webhookClock: clock });
+  const { httpUrl, mqttUrl, logs } = await serve(t, { webhooks: [{ url: receiver.url }], webhookMaxQueue: 200, webhookShutdownMs: 0 }, clock);
   const watch = await watcher(t, mqttUrl);
   const crowd = async (name: string, groups: number) => {
     const c = await client(t, mqttUrl, { clientId: name, username: name });

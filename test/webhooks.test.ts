@@ -105,7 +105,7 @@ t.test('a receiver gets only the actions it asks for; any action name is accepte
 t.test('a batch holds at most 100 events and waits at most 250 ms for more', async (t) => {
   const receiver = await TestReceiver.start(t);
   const clock = new ManualClock();
-  const { mqttUrl } = await serve(t, { webhooks: [{ url: receiver.url }] }, { webhookClock: clock });
+  const { mqttUrl } = await serve(t, { webhooks: [{ url: receiver.url }] }, clock);
   const watch = await watcher(t, mqttUrl);
   t.same(clock.pending(), [250], 'the first event starts a batch that waits 250 ms');
 

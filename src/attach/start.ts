@@ -26,7 +26,7 @@ export interface RunningBridge {
  * (re)connecting on its own, so a broker that is down at start is not an error. The query API (MQTT
  * request/reply through the broker, HTTP /v1) and /metrics are serve mode's, over the bridge's tracker.
  */
-export async function startAttach(config: AttachConfig, log: Logger, extras: { webhookClock?: WebhookClock } = {}): Promise<RunningBridge> {
+export async function startAttach(config: AttachConfig, log: Logger, feed: WebhookClock = {}): Promise<RunningBridge> {
   const topics = new Topics({ prefix: config.prefix, groupPrefix: config.groupPrefix });
   const tracker = new PresenceTracker({
     graceMs: config.graceMs,
@@ -34,7 +34,7 @@ export async function startAttach(config: AttachConfig, log: Logger, extras: { w
   });
   // Created first, as the bridge reports to it; its gauges read the tracker only when scraped.
   const metrics = new PresenceMetrics(() => tracker.stats());
-  const webhooks = WebhookFeed.start(config, log, metrics.registry, extras.webhookClock);
+  const webhooks = WebhookFeed.start(config, log, metrics.registry, feed);
   const bridge = new AttachBridge({
     config,
     tracker,

@@ -1,12 +1,17 @@
 import type { Registry } from 'prom-client';
 import { ConfigError } from '../config.js';
-import type { PresenceEvent } from '../core/events.js';
 import { realScheduler, type Scheduler } from '../core/tracker.js';
 import type { Logger } from '../log.js';
 import { webhookReceivers, type WebhookConfig } from './webhook-config.js';
 import { WebhookDelivery } from './webhook-delivery.js';
 import { WebhookMetrics } from './webhook-metrics.js';
 import type { WebhookEvent } from './webhook-queue.js';
+
+/** An event as the publisher hands it over: its kind and its payload (PresenceEvent, interval events). */
+export interface Published {
+  kind: string;
+  event: { action: string };
+}
 
 /** Time for webhooks, injectable so tests drive batching, backoff and shutdown deterministically. */
 export interface WebhookClock {
@@ -62,9 +67,12 @@ export class WebhookFeed {
     return new WebhookFeed(deliveries, config.webhookShutdownMs);
   }
 
-  /** Queues one published event for every receiver that wants its action. */
-  accept(event: PresenceEvent): void {
-    const payload: WebhookEvent = { type: event.kind, ...event.event };
+  /**
+   * Queues one published event for every receiver that wants its action. `type` names the topic it was
+   * published on: `user` for presence/user/<id>, `group` for presence/group/<g> (interval events too).
+   */
+  accept(event: Published): void {
+    const payload: WebhookEvent = { type: event.kind === 'user' ? 'user' : 'group', ...event.event };
     for (const delivery of this.deliveries) delivery.accept(payload, event.event.action);
   }
 
