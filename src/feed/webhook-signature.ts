@@ -14,7 +14,7 @@ export function webhookSignature(secret: string, timestamp: number, body: string
 
 /** The headers of one try (a fresh timestamp per try, so a retry an hour later still passes a tolerance check). */
 export function webhookHeaders(body: string, secret: string | undefined, now: number): Record<string, string> {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'presence-bridge-webhooks' };
   if (secret !== undefined) {
     headers[TIMESTAMP_HEADER] = String(now);
     headers[SIGNATURE_HEADER] = webhookSignature(secret, now, body);
