@@ -57,6 +57,7 @@ t.test('every published event is POSTed to each receiver, signed, in the order s
     t.ok(receiver.tries.all.length > 0);
     for (const attempt of receiver.tries.all) {
       t.equal(attempt.headers['content-type'], 'application/json');
+      t.equal(attempt.headers['user-agent'], 'presence-bridge-webhooks');
       t.equal(signatureProblem(secret, attempt), undefined, `batch ${attempt.id} is signed with its receiver's secret`);
       t.match(attempt.id, /^[0-9a-f-]{36}$/, 'batch id');
       t.same(Object.keys(JSON.parse(attempt.body) as object), ['id', 'events']);
