@@ -56,7 +56,10 @@ export class WebhookDelivery {
   private retryTimer: unknown;
   /** Consecutive failed tries, reset by a delivery. */
   private failures = 0;
-  private closing: { deadline: number; abort: AbortController } | undefined;
+  /** Set at shutdown: when the last chance ends. */
+  private closing: { deadline: number } | undefined;
+  /** Aborted when shutdown gives up: ends a try in flight and refuses new events. */
+  private readonly stopped = new AbortController();
   private idle: (() => void)[] = [];
   private readonly dropLog: RefusalLog;
 
@@ -88,7 +91,7 @@ export class WebhookDelivery {
 
   /** Queues one event if the receiver wants its action. */
   accept(event: WebhookEvent, action: string): void {
-    if (this.closing?.abort.signal.aborted) return;
+    if (this.stopped.signal.aborted) return;
     if (this.options.receiver.actions && !this.options.receiver.actions.has(action)) return;
     this.queue.push(event);
   }
@@ -98,7 +101,7 @@ export class WebhookDelivery {
    * delivering until everything is out or `graceMs` has passed; then the rest is dropped (logged, counted).
    */
   close(graceMs: number): Promise<void> {
-    this.closing ??= { deadline: this.options.now() + graceMs, abort: new AbortController() };
+    this.closing ??= { deadline: this.options.now() + graceMs };
     if (graceMs <= 0) {
       this.giveUp();
       return Promise.resolve();
@@ -121,7 +124,7 @@ export class WebhookDelivery {
   }
 
   private giveUp(): void {
-    this.closing?.abort.abort();
+    this.stopped.abort();
     if (this.retryTimer !== undefined) this.options.scheduler.clear(this.retryTimer);
     this.retryTimer = undefined;
     const left = this.queue.clear();
@@ -148,7 +151,7 @@ export class WebhookDelivery {
     const started = this.options.now();
     void this.post(batch).then((failure) => {
       this.sending = false;
-      if (this.closing?.abort.signal.aborted) return;
+      if (this.stopped.signal.aborted) return;
       if (failure) this.failed(current, failure);
       else this.delivered(current, started);
     });
@@ -195,7 +198,7 @@ export class WebhookDelivery {
   private async post(batch: Batch): Promise<{ cause: FailureCause; detail: string | number } | undefined> {
     const { receiver, timeoutMs, now } = this.options;
     const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = this.closing ? AbortSignal.any([timeout, this.closing.abort.signal]) : timeout;
+    const signal = AbortSignal.any([timeout, this.stopped.signal]);
     try {
       const response = await fetch(receiver.url, {
         method: 'POST',
