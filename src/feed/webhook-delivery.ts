@@ -89,11 +89,14 @@ export class WebhookDelivery {
     return this.options.receiver;
   }
 
-  /** Queues one event if the receiver wants its action. */
-  accept(event: WebhookEvent, action: string): void {
-    if (this.stopped.signal.aborted) return;
-    if (this.options.receiver.actions && !this.options.receiver.actions.has(action)) return;
-    this.queue.push(event);
+  /** Whether the receiver takes events of this action (its `events` filter). */
+  wants(action: string): boolean {
+    return !this.stopped.signal.aborted && (this.options.receiver.actions?.has(action) ?? true);
+  }
+
+  /** Queues one event (JSON text) the receiver wants. */
+  accept(event: WebhookEvent): void {
+    if (!this.stopped.signal.aborted) this.queue.push(event);
   }
 
   /**

@@ -2,8 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { Scheduler } from '../core/tracker.js';
 import { BATCH_MAX_EVENTS, BATCH_MAX_WAIT_MS } from './webhook-config.js';
 
-/** One event as a receiver gets it: `type` (`user` or `group`, the topic it was published on) + the payload. */
-export type WebhookEvent = { type: string } & Record<string, unknown>;
+/**
+ * One event as a receiver gets it, already as JSON text: `{"type":"user"|"group", ...the payload}`.
+ * Serialized once per event, whatever the number of receivers.
+ */
+export type WebhookEvent = string;
 
 /** A sealed batch: its body is fixed once, so every try sends the same bytes and the same `id`. */
 export interface Batch {
@@ -108,7 +111,7 @@ export class WebhookQueue {
     const events = this.open;
     this.open = [];
     const id = randomUUID();
-    this.sealed.push({ id, events: events.length, body: JSON.stringify({ id, events }), since: this.openSince });
+    this.sealed.push({ id, events: events.length, body: `{"id":${JSON.stringify(id)},"events":[${events.join(',')}]}`, since: this.openSince });
     this.makeRoom();
     this.options.onSealed();
   }

@@ -72,8 +72,12 @@ export class WebhookFeed {
    * published on: `user` for presence/user/<id>, `group` for presence/group/<g> (interval events too).
    */
   accept(event: Published): void {
-    const payload: WebhookEvent = { type: event.kind === 'user' ? 'user' : 'group', ...event.event };
-    for (const delivery of this.deliveries) delivery.accept(payload, event.event.action);
+    let json: WebhookEvent | undefined;
+    for (const delivery of this.deliveries) {
+      if (!delivery.wants(event.event.action)) continue;
+      json ??= JSON.stringify({ type: event.kind === 'user' ? 'user' : 'group', ...event.event });
+      delivery.accept(json);
+    }
   }
 
   /** Events held for receiver `index` (tests, metrics). */
