@@ -5,14 +5,11 @@ import { forEachMode } from './fixtures/modes.js';
 import { mosquitto } from './fixtures/mosquitto.js';
 import { client, Inbox, subscribe } from './fixtures/mqtt.js';
 import { sample, scrape } from './fixtures/prometheus.js';
-import { signatureProblem, TestReceiver } from './fixtures/receiver.js';
+import { asWebhookEvents, signatureProblem, TestReceiver } from './fixtures/receiver.js';
 import { serve } from './fixtures/server.js';
 
 const SECRET = 'modes-test-secret';
 
-function asWebhookEvents(inbox: Inbox): Record<string, unknown>[] {
-  return inbox.all.map((m) => ({ type: m.topic.split('/')[1], ...m.json }));
-}
 
 t.test('both modes deliver exactly what they publish', async (t) => {
   const receivers = { serve: await TestReceiver.start(t), attach: await TestReceiver.start(t) };

@@ -1,17 +1,13 @@
 import t from 'tap';
 import { ManualClock } from './fixtures/clock.js';
-import { client, subscribe, watcher, type Inbox } from './fixtures/mqtt.js';
+import { client, subscribe, watcher } from './fixtures/mqtt.js';
 import { sample, scrape } from './fixtures/prometheus.js';
 import { waitFor } from './fixtures/raw-sessions.js';
-import { signatureProblem, TestReceiver } from './fixtures/receiver.js';
+import { asWebhookEvents, signatureProblem, TestReceiver } from './fixtures/receiver.js';
 import { serve } from './fixtures/server.js';
 
 const SECRET = 'retry-test-secret';
 
-/** What a watcher received, as a webhook receiver should get it. */
-function asWebhookEvents(inbox: Inbox): Record<string, unknown>[] {
-  return inbox.all.map((m) => ({ type: m.topic.split('/')[1], ...m.json }));
-}
 
 /** One metric of receiver 0, read from /metrics. */
 async function metric(httpUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {

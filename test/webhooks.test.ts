@@ -1,17 +1,13 @@
 import t from 'tap';
 import { ManualClock } from './fixtures/clock.js';
-import { client, subscribe, watcher, type Inbox } from './fixtures/mqtt.js';
+import { client, subscribe, watcher } from './fixtures/mqtt.js';
 import { sample, scrape } from './fixtures/prometheus.js';
-import { signatureProblem, TestReceiver } from './fixtures/receiver.js';
+import { asWebhookEvents, signatureProblem, TestReceiver } from './fixtures/receiver.js';
 import { serve } from './fixtures/server.js';
 
 const INLINE_SECRET = 'inline-secret-of-receiver-zero';
 const FILE_SECRET = 'file-secret-of-receiver-one';
 
-/** What a watcher received, as a webhook receiver should get it: `type` from the topic, then the payload. */
-function asWebhookEvents(inbox: Inbox): Record<string, unknown>[] {
-  return inbox.all.map((m) => ({ type: m.topic.split('/')[1], ...m.json }));
-}
 
 /** Reads `count` events from a receiver. */
 async function take(receiver: TestReceiver, count: number, label: string): Promise<Record<string, unknown>[]> {
