@@ -3,10 +3,11 @@ import type { JSONSchemaType } from 'ajv';
 import type { LogLevel } from './log.js';
 import type { Limits } from './auth/limits.js';
 import { DEFAULT_QUERY_CONFIG, QUERY_CONFIG_PROPERTIES, queryConfigProblem, type QueryConfig } from './queries/config.js';
+import { DEFAULT_INTERVAL_CONFIG, INTERVAL_CONFIG_PROPERTIES, type IntervalConfig } from './feed/interval-config.js';
 import { compile } from './schemas/ajv.js';
 
 /** Everything `serve` can be told, from the config file and then the command line (which wins). */
-export interface ServeConfig extends QueryConfig, Limits {
+export interface ServeConfig extends QueryConfig, IntervalConfig, Limits {
   host: string;
   mqttPort: number;
   httpPort: number;
@@ -61,6 +62,7 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   connectBurstPerIp: 100,
   connectRateExemptLoopback: true,
   ...DEFAULT_QUERY_CONFIG,
+  ...DEFAULT_INTERVAL_CONFIG,
 };
 
 // A topic prefix: one or more plain levels, no wildcards, no leading `$`.
@@ -96,6 +98,7 @@ const schema: JSONSchemaType<Partial<ServeConfig>> = {
     connectBurstPerIp: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
     connectRateExemptLoopback: { type: 'boolean', nullable: true },
     ...QUERY_CONFIG_PROPERTIES,
+    ...INTERVAL_CONFIG_PROPERTIES,
   },
   additionalProperties: false,
 };

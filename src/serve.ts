@@ -10,6 +10,8 @@ import { createHttpServer } from './http/server.js';
 import { Router, sendJson } from './http/router.js';
 import { registerBrowserAssets } from './http/browser-assets.js';
 import type { Logger } from './log.js';
+import type { FeedHooks } from './feed/intervals.js';
+import { intervalMetrics } from './feed/interval-metrics.js';
 import { QueryService, queryLimits } from './queries/service.js';
 
 export interface RunningServer {
@@ -24,7 +26,7 @@ export interface RunningServer {
 }
 
 /** `serve`: the embedded broker with presence, on TCP and on WebSocket beside the HTTP API. */
-export async function startServer(config: ServeConfig, log: Logger, extras: SecurityExtras = {}): Promise<RunningServer> {
+export async function startServer(config: ServeConfig, log: Logger, extras: SecurityExtras = {}, feed: FeedHooks = {}): Promise<RunningServer> {
   const authenticated = authenticationConfigured(config) || (extras.authenticators?.length ?? 0) > 0;
   if (!isLoopback(config.host) && !config.allowAnonymous && !authenticated) {
     throw new ConfigError(
@@ -40,6 +42,13 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
     graceMs: config.graceMs,
     maxDataBytes: config.maxDataBytes,
     maxQueuedMessages: config.maxQueuedMessages,
+    intervals: {
+      announceMax: config.announceMax,
+      intervalMs: config.intervalMs,
+      intervalMaxIds: config.intervalMaxIds,
+      scheduler: feed.scheduler,
+      onInterval: intervalMetrics(metrics.registry),
+    },
     log,
     onPublished: (event) => metrics.eventPublished(event),
     onRefused: (what, reason) => metrics.refused(what, reason),

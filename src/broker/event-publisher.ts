@@ -1,5 +1,5 @@
 import type { Aedes, AedesPublishPacket } from 'aedes';
-import type { PresenceEvent } from '../core/events.js';
+import type { FeedEvent } from '../feed/intervals.js';
 import type { Logger } from '../log.js';
 import type { Topics } from '../topics.js';
 
@@ -64,10 +64,10 @@ export class EventPublisher {
     private readonly send: SendPacket,
     private readonly topics: Topics,
     private readonly log: Logger,
-    private readonly onPublished: (event: PresenceEvent) => void = () => {},
+    private readonly onPublished: (event: FeedEvent) => void = () => {},
   ) {}
 
-  publish(events: PresenceEvent[]): void {
+  publish(events: FeedEvent[]): void {
     for (const event of events) {
       this.pending++;
       this.tail = this.tail.then(() => this.publishOne(event));
@@ -85,7 +85,7 @@ export class EventPublisher {
   }
 
   /** Starts one publish; resolves once later ones can no longer overtake it. */
-  private publishOne(event: PresenceEvent): Promise<void> {
+  private publishOne(event: FeedEvent): Promise<void> {
     const topic = event.kind === 'user' ? this.topics.user(event.event.id) : this.topics.group(event.event.groupId);
     const payload = Buffer.from(JSON.stringify(event.event));
     return new Promise((ordered) => {

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, readConfigFile } from '../config.js';
+import { INTERVAL_FLAGS } from '../feed/interval-config.js';
 
 /** How a command-line flag maps onto a config key: each flag is declared once, here or beside its command. */
 export type FlagTable = Record<string, { key: string; kind: 'string' | 'integer' | 'boolean' }>;
@@ -18,6 +19,7 @@ export const SHARED_FLAGS: FlagTable = {
   'api-token': flag('apiToken'),
   'max-query-ids': flag('maxQueryIds', 'integer'),
   'max-page-size': flag('maxPageSize', 'integer'),
+  ...INTERVAL_FLAGS,
 };
 
 export { flag };
