@@ -1,24 +1,16 @@
 import type { JSONSchemaType } from 'ajv';
+import type { IntervalEvent } from '../feed/intervals.js';
 import { compile, type Checked } from '../schemas/ajv.js';
 import type { GroupPresenceEvent, GroupRoster, UserData } from './types.js';
 
 /**
- * A large group's `interval` event (docs/protocol.md "Large groups"): each listed user's net change
- * over one interval, the exact count at its end, each listed user's seq, and `truncated` when the
- * server cut the lists (the roster must be re-read).
+ * A large group's `interval` event as the server publishes it (src/feed/intervals.ts, docs/protocol.md
+ * "Large groups"), read leniently: `seqs` may be missing and `truncated` may be false.
  */
-export interface IntervalPresenceEvent {
-  groupId: string;
-  action: 'interval';
-  groupOnlineCount: number;
-  time: number;
-  joined: string[];
-  left: string[];
-  online: string[];
-  offline: string[];
+export type IntervalPresenceEvent = Omit<IntervalEvent, 'seqs' | 'truncated'> & {
   seqs?: Record<string, number>;
   truncated?: boolean;
-}
+};
 
 const ids = { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 100_000 } as const;
 

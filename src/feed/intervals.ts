@@ -109,7 +109,7 @@ export class IntervalAggregator {
 
   /** The stage: hands on what passes (in order), absorbs what interval mode replaces. */
   process(events: PresenceEvent[]): void {
-    if (this.options.announceMax === 0) return this.next(events);
+    if (this.options.announceMax === 0 || !events.some((e) => e.kind === 'group')) return this.next(events);
     const out: FeedEvent[] = [];
     for (const item of events) {
       if (item.kind !== 'group') {
