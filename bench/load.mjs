@@ -280,11 +280,19 @@ async function storm({ port, flavor, members, watchers, spreadMs }) {
   );
   const sentAt = new Map();
   const delays = { join: [], offline: [] };
+  let messages = 0;
+  const arrived = (key, at) => {
+    const t0 = sentAt.get(key);
+    const action = key.slice(0, key.indexOf(':'));
+    if (t0 !== undefined && delays[action]) delays[action].push(at - t0);
+  };
   for (const watcher of watching) {
-    watcher.onEvent = (key, at) => {
-      const t0 = sentAt.get(key);
-      const action = key.slice(0, key.indexOf(':'));
-      if (t0 !== undefined && delays[action]) delays[action].push(at - t0);
+    watcher.onEvent = (key, at, event) => {
+      messages++;
+      if (event.action !== 'interval') return arrived(key, at);
+      // Interval mode: each listed id is that member's change reaching this watcher.
+      for (const id of event.joined ?? []) arrived(`join:${id}`, at);
+      for (const id of event.offline ?? []) arrived(`offline:${id}`, at);
     };
   }
   const conns = new Array(members);
@@ -325,6 +333,7 @@ async function storm({ port, flavor, members, watchers, spreadMs }) {
     spreadMs,
     expectedEvents: expected * 2,
     deliveredEvents: delays.join.length + delays.offline.length,
+    messagesPerWatcher: Math.round(messages / watchers),
     connectRetries,
     join: summarize(delays.join),
     offline: summarize(delays.offline),

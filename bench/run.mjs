@@ -31,6 +31,7 @@ const FULL = {
   abrupt: 400, silent: 20, keepalive: 2,
   users: 10000, groups: 100, memConcurrency: 100,
   members: 2000, watchers: 50, spreadMs: 3000,
+  bigMembers: 10000, bigWatchers: 100, announceMax: 1000, intervalMs: 1000,
 };
 const SMOKE = {
   concurrency: 5, churnMs: 600, rounds: 1,
@@ -38,6 +39,7 @@ const SMOKE = {
   abrupt: 5, silent: 2, keepalive: 1,
   users: 100, groups: 10, memConcurrency: 20,
   members: 30, watchers: 3, spreadMs: 200,
+  bigMembers: 0, bigWatchers: 0, announceMax: 10, intervalMs: 200,
 };
 const sizes = { ...(flags.smoke ? SMOKE : FULL) };
 for (const key of Object.keys(sizes)) {
@@ -80,8 +82,8 @@ function generate(scenario, options, onPhase = async () => {}) {
 }
 
 /** Starts a target, runs one scenario against it, always stops it. */
-async function against(start, label, scenario, options, onPhase) {
-  const target = await start({ profileDir, label: `${scenario}-${label}` });
+async function against(start, label, scenario, options, onPhase, args = []) {
+  const target = await start({ profileDir, label: `${scenario}-${label}`, args });
   try {
     log(`${scenario}: ${target.name} on port ${target.port}`);
     // Broker CPU spent on the run: far steadier than throughput when neighbours take the cores. A
@@ -200,17 +202,34 @@ async function memoryScenario() {
   emit({ scenario: 'memory', metric: 'presence events delivered (user + group, two connect/disconnect cycles)', unit: 'events', product: productRun.deliveredEvents, anchor: null, expected: productRun.expectedEvents, ratio: null, target: 'all', pass: productRun.complete && productRun.deliveredEvents === productRun.expectedEvents, sizes: sz, connectRetries: { product: productRun.connectRetries, anchor: anchorRun.connectRetries } });
 }
 
+/**
+ * The storm in two flavours against one anchor run: per member (interval mode off), and interval mode
+ * (ids listed in interval events count as delivered; lists never cut here, so every member must arrive).
+ * At full size also a second, larger storm.
+ */
 async function stormScenario() {
-  const opts = { members: sizes.members, watchers: sizes.watchers, spreadMs: sizes.spreadMs };
-  const anchor = await against(startBareAedes, 'anchor', 'storm', { flavor: 'by-hand', announce: false, ...opts });
-  const product = await against(startProduct, 'product', 'storm', { ...PRODUCT, ...opts });
-  const sz = opts;
-  for (const phase of ['join', 'offline']) {
-    emit({ scenario: 'storm', metric: `${phase} -> every watcher, p99 delivery delay`, unit: 'ms', product: product[phase].p99, anchor: anchor[phase].p99, ratio: ratio(product[phase].p99, anchor[phase].p99), target: 'p99 <= 100 ms', pass: product[phase].p99 <= 100, sizes: sz, detail: { product: product[phase], anchor: anchor[phase] } });
+  const storms = [[sizes.members, sizes.watchers], [sizes.bigMembers, sizes.bigWatchers]].filter(([m, w]) => m > 0 && w > 0);
+  for (const [index, [members, watchers]] of storms.entries()) {
+    const opts = { members, watchers, spreadMs: sizes.spreadMs };
+    const tag = index === 0 ? '' : ` (${members} x ${watchers})`;
+    const anchor = await against(startBareAedes, 'anchor', 'storm', { flavor: 'by-hand', announce: false, ...opts });
+    const flavours = [
+      ['per member', ['--announce-max', '0'], 100],
+      ['interval mode', ['--announce-max', String(sizes.announceMax), '--interval-ms', String(sizes.intervalMs), '--interval-max-ids', '100000'], sizes.intervalMs + 100],
+    ];
+    for (const [flavour, args, limit] of flavours) {
+      const product = await against(startProduct, 'product', 'storm', { ...PRODUCT, ...opts }, undefined, args);
+      const sz = { ...opts, flavour, ...(flavour === 'interval mode' ? { announceMax: sizes.announceMax, intervalMs: sizes.intervalMs } : {}) };
+      const name = (metric) => `${metric}, ${flavour}${tag}`;
+      emit({ scenario: 'storm', metric: name('group events delivered (members x watchers x 2)'), unit: 'events', product: product.deliveredEvents, anchor: anchor.deliveredEvents, expected: product.expectedEvents, ratio: null, target: 'all', pass: product.deliveredEvents === product.expectedEvents, sizes: sz, connectRetries: { product: product.connectRetries, anchor: anchor.connectRetries } });
+      for (const phase of ['join', 'offline']) {
+        emit({ scenario: 'storm', metric: name(`${phase} -> every watcher, p99 delivery delay`), unit: 'ms', product: product[phase].p99, anchor: anchor[phase].p99, ratio: ratio(product[phase].p99, anchor[phase].p99), target: `p99 <= ${limit} ms`, pass: product[phase].p99 <= limit, sizes: sz, detail: { product: product[phase], anchor: anchor[phase] } });
+      }
+      const cpu = (run) => run.brokerCpuMs;
+      emit({ scenario: 'storm', metric: name('broker CPU for the whole storm (both phases)'), unit: 'ms', product: cpu(product), anchor: cpu(anchor), ratio: ratio(cpu(product), cpu(anchor)), target: null, pass: null, sizes: sz });
+      emit({ scenario: 'storm', metric: name('messages per watcher (both phases)'), unit: 'messages', product: product.messagesPerWatcher, anchor: anchor.messagesPerWatcher, ratio: ratio(product.messagesPerWatcher, anchor.messagesPerWatcher), target: null, pass: null, sizes: sz });
+    }
   }
-  const cpu = (run) => run.brokerCpuMs;
-  emit({ scenario: 'storm', metric: 'broker CPU for the whole storm (both phases)', unit: 'ms', product: cpu(product), anchor: cpu(anchor), ratio: ratio(cpu(product), cpu(anchor)), target: null, pass: null, sizes: sz });
-  emit({ scenario: 'storm', metric: 'group events delivered (members x watchers x 2)', unit: 'events', product: product.deliveredEvents, anchor: anchor.deliveredEvents, expected: product.expectedEvents, ratio: null, target: 'all', pass: product.deliveredEvents === product.expectedEvents, sizes: sz, connectRetries: { product: product.connectRetries, anchor: anchor.connectRetries } });
 }
 
 async function attachScenario() {

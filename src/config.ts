@@ -3,11 +3,12 @@ import type { JSONSchemaType } from 'ajv';
 import type { LogLevel } from './log.js';
 import type { Limits } from './auth/limits.js';
 import { DEFAULT_QUERY_CONFIG, QUERY_CONFIG_PROPERTIES, queryConfigProblem, type QueryConfig } from './queries/config.js';
+import { DEFAULT_INTERVAL_CONFIG, INTERVAL_CONFIG_PROPERTIES, type IntervalConfig } from './feed/interval-config.js';
 import { compile } from './schemas/ajv.js';
 import { DEFAULT_WEBHOOK_CONFIG, WEBHOOK_CONFIG_PROPERTIES, webhookConfigProblem, type WebhookConfig } from './feed/webhook-config.js';
 
 /** Everything `serve` can be told, from the config file and then the command line (which wins). */
-export interface ServeConfig extends QueryConfig, Limits, WebhookConfig {
+export interface ServeConfig extends QueryConfig, IntervalConfig, Limits, WebhookConfig {
   host: string;
   mqttPort: number;
   httpPort: number;
@@ -63,6 +64,7 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   connectRateExemptLoopback: true,
   ...DEFAULT_QUERY_CONFIG,
   ...DEFAULT_WEBHOOK_CONFIG,
+  ...DEFAULT_INTERVAL_CONFIG,
 };
 
 // A topic prefix: one or more plain levels, no wildcards, no leading `$`.
@@ -99,6 +101,7 @@ const schema: JSONSchemaType<Partial<ServeConfig>> = {
     connectRateExemptLoopback: { type: 'boolean', nullable: true },
     ...QUERY_CONFIG_PROPERTIES,
     ...WEBHOOK_CONFIG_PROPERTIES,
+    ...INTERVAL_CONFIG_PROPERTIES,
   },
   additionalProperties: false,
 };

@@ -10,8 +10,10 @@ import { createHttpServer } from './http/server.js';
 import { Router, sendJson } from './http/router.js';
 import { registerBrowserAssets } from './http/browser-assets.js';
 import type { Logger } from './log.js';
+import type { FeedHooks } from './feed/intervals.js';
+import { intervalMetrics } from './feed/interval-metrics.js';
 import { QueryService, queryLimits } from './queries/service.js';
-import { WebhookFeed, type WebhookClock } from './feed/webhooks.js';
+import { WebhookFeed } from './feed/webhooks.js';
 
 export interface RunningServer {
   readonly broker: PresenceBroker;
@@ -25,7 +27,7 @@ export interface RunningServer {
 }
 
 /** `serve`: the embedded broker with presence, on TCP and on WebSocket beside the HTTP API. */
-export async function startServer(config: ServeConfig, log: Logger, extras: SecurityExtras = {}, feed: WebhookClock = {}): Promise<RunningServer> {
+export async function startServer(config: ServeConfig, log: Logger, extras: SecurityExtras = {}, feed: FeedHooks = {}): Promise<RunningServer> {
   const authenticated = authenticationConfigured(config) || (extras.authenticators?.length ?? 0) > 0;
   if (!isLoopback(config.host) && !config.allowAnonymous && !authenticated) {
     throw new ConfigError(
@@ -42,6 +44,13 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
     graceMs: config.graceMs,
     maxDataBytes: config.maxDataBytes,
     maxQueuedMessages: config.maxQueuedMessages,
+    intervals: {
+      announceMax: config.announceMax,
+      intervalMs: config.intervalMs,
+      intervalMaxIds: config.intervalMaxIds,
+      scheduler: feed.scheduler,
+      onInterval: intervalMetrics(metrics.registry),
+    },
     log,
     onPublished: (event) => metrics.eventPublished(event),
     onRefused: (what, reason) => metrics.refused(what, reason),

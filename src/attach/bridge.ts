@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { connect, type MqttClient } from 'mqtt';
 import { parseConnAnnouncement, parseMemberAnnouncement } from '../announcements.js';
 import { EventPublisher, type SendPacket } from '../broker/event-publisher.js';
-import type { PresenceEvent } from '../core/events.js';
+import { intervalStage, type FeedEvent, type IntervalAggregator, type IntervalStageOptions } from '../feed/intervals.js';
 import type { PresenceTracker } from '../core/tracker.js';
 import type { Logger } from '../log.js';
 import type { Asker, QueryEndpoint } from '../queries/mqtt.js';
@@ -26,9 +26,11 @@ export interface BridgeOptions {
   topics: Topics;
   log: Logger;
   /** Told about each presence event the broker accepted (metrics). */
-  onPublished?: (event: PresenceEvent) => void;
+  onPublished?: (event: FeedEvent) => void;
   /** Told why an announcement was dropped or ignored, as a short fixed label (metrics). */
   onRefused?: (label: string) => void;
+  /** Interval mode for large groups (src/feed/intervals.ts); the config's settings plus hooks. */
+  intervals?: Partial<IntervalStageOptions>;
 }
 
 /**
@@ -48,6 +50,8 @@ export interface BridgeOptions {
  */
 export class AttachBridge extends EventEmitter implements QueryEndpoint {
   readonly publisher: EventPublisher;
+  /** The feed's interval stage: events pass through it on their way to the publisher. */
+  readonly intervals: IntervalAggregator;
   private readonly client: MqttClient;
   private readonly mirror = new RetainedMirror();
   private readonly statusTopic: string;
@@ -86,7 +90,19 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
       will: { topic: this.statusTopic, payload: OFFLINE, qos: 1, retain: true },
     });
     this.publisher = new EventPublisher(this.sender(), topics, log, options.onPublished);
-    options.tracker.setEventSink((events) => this.publisher.publish(events));
+    const tracker = options.tracker;
+    this.intervals = intervalStage(
+      {
+        announceMax: config.announceMax,
+        intervalMs: config.intervalMs,
+        intervalMaxIds: config.intervalMaxIds,
+        onError: (error) => log.error('interval mode failed', { error }),
+        ...options.intervals,
+      },
+      (groupId) => tracker.groupPage(groupId, 0, 0).then((page) => page.total),
+      (events) => this.publisher.publish(events),
+    );
+    tracker.setEventSink((events) => this.intervals.process(events));
     this.client.on('connect', () => this.startResync());
     this.client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.retain));
     this.client.on('close', () => {
@@ -150,6 +166,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     this.closing = true;
     const flushed = (async () => {
       await this.options.tracker.settled();
+      this.intervals.stop();
       await this.publisher.drained();
       if (this.client.connected) await this.publish(this.statusTopic, OFFLINE, true);
     })();

@@ -3,6 +3,7 @@ import { ConfigError } from '../config.js';
 import { isValidId } from '../core/ids.js';
 import type { LogLevel } from '../log.js';
 import { DEFAULT_QUERY_CONFIG, QUERY_CONFIG_PROPERTIES, queryConfigProblem, type QueryConfig } from '../queries/config.js';
+import { DEFAULT_INTERVAL_CONFIG, INTERVAL_CONFIG_PROPERTIES, type IntervalConfig } from '../feed/interval-config.js';
 import { compile } from '../schemas/ajv.js';
 import { DEFAULT_WEBHOOK_CONFIG, WEBHOOK_CONFIG_PROPERTIES, webhookConfigProblem, type WebhookConfig } from '../feed/webhook-config.js';
 
@@ -10,7 +11,7 @@ import { DEFAULT_WEBHOOK_CONFIG, WEBHOOK_CONFIG_PROPERTIES, webhookConfigProblem
  * Everything `attach` can be told, from the config file and then the command line (which wins). The
  * query API's keys (apiToken, limits) are serve mode's, so both modes serve the same API.
  */
-export interface AttachConfig extends QueryConfig, WebhookConfig {
+export interface AttachConfig extends QueryConfig, WebhookConfig, IntervalConfig {
   /** The existing broker, e.g. `mqtt://host:1883`, `mqtts://...`, `ws://host:9001`. */
   broker: string;
   username?: string;
@@ -41,6 +42,7 @@ export const DEFAULT_ATTACH_CONFIG: Omit<AttachConfig, 'broker'> = {
   logLevel: 'info',
   ...DEFAULT_QUERY_CONFIG,
   ...DEFAULT_WEBHOOK_CONFIG,
+  ...DEFAULT_INTERVAL_CONFIG,
 };
 
 const PREFIX_PATTERN = '^[^/+#$\\u0000][^/+#\\u0000]*(/[^/+#\\u0000]+)*$';
@@ -62,6 +64,7 @@ const schema: JSONSchemaType<Partial<AttachConfig>> = {
     logLevel: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], nullable: true },
     ...QUERY_CONFIG_PROPERTIES,
     ...WEBHOOK_CONFIG_PROPERTIES,
+    ...INTERVAL_CONFIG_PROPERTIES,
   },
   additionalProperties: false,
 };

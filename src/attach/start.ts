@@ -3,13 +3,15 @@ import { PresenceTracker } from '../core/tracker.js';
 import { PresenceMetrics } from '../http/metrics.js';
 import type { Router } from '../http/router.js';
 import type { Logger } from '../log.js';
+import { intervalMetrics } from '../feed/interval-metrics.js';
+import type { FeedHooks } from '../feed/intervals.js';
 import { answerQueries } from '../queries/mqtt.js';
 import { QueryService, queryLimits } from '../queries/service.js';
 import { Topics } from '../topics.js';
 import { AttachBridge } from './bridge.js';
 import type { AttachConfig } from './config.js';
 import { attachHttp } from './http.js';
-import { WebhookFeed, type WebhookClock } from '../feed/webhooks.js';
+import { WebhookFeed } from '../feed/webhooks.js';
 
 export interface RunningBridge {
   readonly bridge: AttachBridge;
@@ -26,7 +28,7 @@ export interface RunningBridge {
  * (re)connecting on its own, so a broker that is down at start is not an error. The query API (MQTT
  * request/reply through the broker, HTTP /v1) and /metrics are serve mode's, over the bridge's tracker.
  */
-export async function startAttach(config: AttachConfig, log: Logger, feed: WebhookClock = {}): Promise<RunningBridge> {
+export async function startAttach(config: AttachConfig, log: Logger, feed: FeedHooks = {}): Promise<RunningBridge> {
   const topics = new Topics({ prefix: config.prefix, groupPrefix: config.groupPrefix });
   const tracker = new PresenceTracker({
     graceMs: config.graceMs,
@@ -42,6 +44,7 @@ export async function startAttach(config: AttachConfig, log: Logger, feed: Webho
     log,
     onPublished: (event) => metrics.eventPublished(event),
     onRefused: (label) => metrics.refused('publish', label),
+    intervals: { scheduler: feed.scheduler, onInterval: intervalMetrics(metrics.registry) },
   });
   if (webhooks) bridge.publisher.observe((event) => webhooks.accept(event));
   const queries = new QueryService(tracker, {

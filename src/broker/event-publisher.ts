@@ -1,5 +1,5 @@
 import type { Aedes, AedesPublishPacket } from 'aedes';
-import type { PresenceEvent } from '../core/events.js';
+import type { FeedEvent } from '../feed/intervals.js';
 import type { Logger } from '../log.js';
 import type { Topics } from '../topics.js';
 
@@ -58,25 +58,25 @@ export class EventPublisher {
   private tail: Promise<void> = Promise.resolve();
   private pending = 0;
   private idle: (() => void)[] = [];
-  private readonly observers: ((event: PresenceEvent) => void)[] = [];
+  private readonly observers: ((event: FeedEvent) => void)[] = [];
   published = 0;
 
   constructor(
     private readonly send: SendPacket,
     private readonly topics: Topics,
     private readonly log: Logger,
-    private readonly onPublished: (event: PresenceEvent) => void = () => {},
+    private readonly onPublished: (event: FeedEvent) => void = () => {},
   ) {}
 
   /**
    * Also hands every event to `observer` (webhooks), synchronously and in publish order, as it is handed
    * to the broker: observers see exactly what is published, whether or not the broker takes it.
    */
-  observe(observer: (event: PresenceEvent) => void): void {
+  observe(observer: (event: FeedEvent) => void): void {
     this.observers.push(observer);
   }
 
-  publish(events: PresenceEvent[]): void {
+  publish(events: FeedEvent[]): void {
     for (const event of events) {
       for (const observer of this.observers) observer(event);
       this.pending++;
@@ -95,7 +95,7 @@ export class EventPublisher {
   }
 
   /** Starts one publish; resolves once later ones can no longer overtake it. */
-  private publishOne(event: PresenceEvent): Promise<void> {
+  private publishOne(event: FeedEvent): Promise<void> {
     const topic = event.kind === 'user' ? this.topics.user(event.event.id) : this.topics.group(event.event.groupId);
     const payload = Buffer.from(JSON.stringify(event.event));
     return new Promise((ordered) => {

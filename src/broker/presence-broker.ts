@@ -1,13 +1,14 @@
 import { Aedes, type Client } from 'aedes';
 import type { Viewer } from '../auth/policy.js';
 import { Security } from '../auth/security.js';
-import type { PresenceEvent } from '../core/events.js';
 import { PresenceTracker } from '../core/tracker.js';
 import type { Logger } from '../log.js';
 import { Topics, type TopicLayout } from '../topics.js';
 import { authenticate } from './authenticate.js';
 import type { BrokerContext } from './context.js';
 import { EventPublisher, aedesSender } from './event-publisher.js';
+import { DEFAULT_INTERVAL_CONFIG } from '../feed/interval-config.js';
+import { intervalStage, type FeedEvent, type IntervalAggregator, type IntervalStageOptions } from '../feed/intervals.js';
 import { capOfflineQueues, type OfflineQueues, type OutgoingPersistence } from './offline-queue.js';
 import { guardPackets } from './packet-guard.js';
 import { RefusalLog } from './refusal-log.js';
@@ -25,11 +26,13 @@ export interface PresenceBrokerOptions {
   log: Logger;
   tracker?: PresenceTracker;
   onRefused?: (what: 'connection' | 'publish' | 'subscribe', reason: string) => void;
-  onPublished?: (event: PresenceEvent) => void;
+  onPublished?: (event: FeedEvent) => void;
   /** Authentication, policy and limits; without it, anonymous clients, the open policy, default limits. */
   security?: Security;
   /** QoS 1/2 messages held per persistent session (docs/security.md); default 1000, like Mosquitto. */
   maxQueuedMessages?: number;
+  /** Interval mode for large groups (src/feed/intervals.ts); default DEFAULT_INTERVAL_CONFIG. */
+  intervals?: IntervalStageOptions;
 }
 
 /** An Aedes broker whose own connection, subscription and will events drive the presence model. */
@@ -37,6 +40,8 @@ export class PresenceBroker {
   readonly tracker: PresenceTracker;
   readonly topics: Topics;
   readonly publisher: EventPublisher;
+  /** The feed's interval stage: events pass through it on their way to the publisher. */
+  readonly intervals: IntervalAggregator;
   readonly security: Security;
   /** The persistent sessions' message queues (bounded). */
   readonly offlineQueues: OfflineQueues;
@@ -68,9 +73,15 @@ export class PresenceBroker {
         onError: (error) => options.log.error('presence change failed', { error }),
       });
     this.publisher = new EventPublisher(aedesSender(aedes, this.topics), this.topics, options.log, options.onPublished);
+    const tracker = this.tracker;
+    this.intervals = intervalStage(
+      { ...DEFAULT_INTERVAL_CONFIG, onError: (error) => options.log.error('interval mode failed', { error }), ...options.intervals },
+      (groupId) => tracker.groupPage(groupId, 0, 0).then((page) => page.total),
+      (events) => this.publisher.publish(events),
+    );
     this.tracker.setEventSink((events) => {
       security.membership.apply(events);
-      this.publisher.publish(events);
+      this.intervals.process(events);
     });
     this.ctx = {
       tracker: this.tracker,
@@ -142,6 +153,7 @@ export class PresenceBroker {
     }
     await this.tracker.flushGrace();
     await this.tracker.settled();
+    this.intervals.stop();
     await this.publisher.drained();
     await Promise.all(clients.map((client) => flushed(client, 2000)));
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));

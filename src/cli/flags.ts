@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, readConfigFile } from '../config.js';
+import { INTERVAL_FLAGS } from '../feed/interval-config.js';
 
 /**
  * How a command-line flag maps onto a config key: each flag is declared once, here or beside its command.
@@ -26,6 +27,7 @@ export const SHARED_FLAGS: FlagTable = {
   'webhook-secret-file': flag('webhookSecretFile'),
   'webhook-max-queue': flag('webhookMaxQueue', 'integer'),
   'webhook-retry-for-ms': flag('webhookRetryForMs', 'integer'),
+  ...INTERVAL_FLAGS,
 };
 
 export { flag };

@@ -6,6 +6,7 @@ import { ERROR_CODE, failure, fromTransportError, isFinalRefusal } from './error
 import { MembershipChannel } from './membership-channel.js';
 import { mqttTransport } from './mqtt-transport.js';
 import { checkResult, connAnnouncement, newEpoch } from './payloads.js';
+import { RosterRefresh } from './interval-expansion.js';
 import { PresenceChannel } from './presence-channel.js';
 import { QueryChannel } from './query-channel.js';
 import type { Transport, TransportFactory } from './transport.js';
@@ -135,6 +136,8 @@ export class PresenceClient {
     this.reconnectPeriodMs = options.reconnectPeriodMs === 0 ? 0 : positive(options.reconnectPeriodMs, 1000, 'reconnectPeriodMs');
     const ctx = this.channelContext();
     this.presence = new PresenceChannel(ctx);
+    const refresh = new RosterRefresh((groupId, offset) => this.groupHereNow({ groupId, offset }), (error) => this.report(error));
+    this.presence.onTruncated = (groupId) => refresh.request(groupId);
     this.membership = new MembershipChannel(ctx);
     this.queries = new QueryChannel(ctx, this.timeoutMs);
     this.channels = [this.queries, this.presence, this.membership];

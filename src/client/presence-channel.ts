@@ -2,6 +2,7 @@ import type { ProductTopic } from '../topics.js';
 import { checkIds, refusedFilters, type Channel, type ChannelContext } from './channel.js';
 import { ERROR_CODE, failure } from './errors.js';
 import { parseGroupEvent, parseUserEvent } from './payloads.js';
+import { expandInterval, parseIntervalPayload } from './interval-expansion.js';
 import { PresenceView } from './presence-view.js';
 import { SnapshotGate, type HeldEvent } from './snapshot-gate.js';
 import type { GroupHereNowResult, GroupRoster, HereNowResult, UserPresenceEvent } from './types.js';
@@ -14,6 +15,8 @@ import type { GroupHereNowResult, GroupRoster, HereNowResult, UserPresenceEvent 
 export class PresenceChannel implements Channel {
   private readonly view = new PresenceView();
   private readonly gate = new SnapshotGate();
+  /** Told when a watched group's interval was truncated: the roster must be re-read (client.ts). */
+  onTruncated: (groupId: string) => void = () => {};
 
   constructor(private readonly ctx: ChannelContext) {}
 
@@ -125,12 +128,29 @@ export class PresenceChannel implements Channel {
     }
     if (target.kind === 'group') {
       const parsed = parseGroupEvent(payload, target.groupId);
-      if (!parsed.ok) return this.invalid(this.ctx.topics.group(target.groupId), parsed.reason);
+      if (!parsed.ok) return this.interval(target.groupId, payload) ?? this.invalid(this.ctx.topics.group(target.groupId), parsed.reason);
       const held: HeldEvent = { kind: 'group', event: parsed.value, floor: -1 };
       if (!this.gate.offer(held)) this.apply(held);
       return true;
     }
     return false;
+  }
+
+  /**
+   * A large group's interval event, expanded into one group event per listed user, each taking the
+   * path a per-member event takes; a truncated one also asks for the roster to be re-read. Undefined
+   * when the payload is no interval event.
+   */
+  private interval(groupId: string, payload: Uint8Array): true | undefined {
+    const parsed = parseIntervalPayload(payload, groupId);
+    if (!parsed) return undefined;
+    if (!parsed.ok) return this.invalid(this.ctx.topics.group(groupId), parsed.reason);
+    for (const event of expandInterval(parsed.value, this.view.roster(groupId))) {
+      const held: HeldEvent = { kind: 'group', event, floor: -1 };
+      if (!this.gate.offer(held)) this.apply(held);
+    }
+    if (parsed.value.truncated && this.view.watchedGroups.includes(groupId)) this.onTruncated(groupId);
+    return true;
   }
 
   private release(events: HeldEvent[]): void {

@@ -1,7 +1,8 @@
 import type { Registry } from 'prom-client';
 import { ConfigError } from '../config.js';
-import { realScheduler, type Scheduler } from '../core/tracker.js';
+import { realScheduler } from '../core/tracker.js';
 import type { Logger } from '../log.js';
+import type { FeedHooks } from './hooks.js';
 import { webhookReceivers, type WebhookConfig } from './webhook-config.js';
 import { WebhookDelivery } from './webhook-delivery.js';
 import { WebhookMetrics } from './webhook-metrics.js';
@@ -13,13 +14,8 @@ export interface Published {
   event: { action: string };
 }
 
-/** Time for webhooks, injectable so tests drive batching, backoff and shutdown deterministically. */
-export interface WebhookClock {
-  scheduler?: Scheduler;
-  now?: () => number;
-  /** In [0, 1): backoff jitter. */
-  random?: () => number;
-}
+/** Time for webhooks: the feed's hooks (src/feed/hooks.ts), so tests drive batching, backoff and shutdown. */
+export type WebhookClock = FeedHooks;
 
 /**
  * The server-side feed (docs/webhooks.md): every event handed to the MQTT publisher goes, in the same

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { PresenceEvent } from '../core/events.js';
+import type { FeedEvent } from '../feed/intervals.js';
 import type { StoreStats } from '../core/store.js';
 import type { Transport } from '../queries/service.js';
 import type { Router } from './router.js';
@@ -70,7 +70,7 @@ export class PresenceMetrics {
   }
 
   /** For `PresenceBrokerOptions.onPublished` (or the bridge's equivalent). */
-  eventPublished(event: PresenceEvent): void {
+  eventPublished(event: FeedEvent): void {
     this.published.inc({ kind: event.kind, action: event.event.action });
   }
 

@@ -12,6 +12,7 @@ import {
   type UserData,
   type UserPresenceEvent,
 } from '../../client/index.js';
+import { showIntervalEvent } from './large-group.js';
 
 interface Person {
   id: string;
@@ -129,6 +130,7 @@ function wire(c: PresenceClient): void {
     log('state', `${label(event)} is ${event.action}`);
   });
   c.on(IM_EVENT.GROUP_PRESENCE, (event) => {
+    if (showIntervalEvent(event, groups.get(event.groupId), { cap: ROSTER_PAGE, render: renderGroups, log })) return;
     updateGroup(event);
     const verb = { join: 'joined', leave: 'left', online: 'is online in', offline: 'is offline in' }[event.action];
     log(event.action, `${label(event)} ${verb} ${event.groupId} (${event.groupOnlineCount} online)`);
