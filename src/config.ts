@@ -28,6 +28,8 @@ export interface ServeConfig extends QueryConfig, Limits {
   jwtPublicKeyFile?: string;
   jwtIssuer?: string;
   jwtAudience?: string;
+  /** Longest token lifetime accepted, in seconds from now to `exp`; 0 accepts any `exp`. */
+  jwtMaxLifetimeSec: number;
   // Authorization: who may watch whom.
   authorization: 'open' | 'shared-group';
   /** A module whose default export is a PolicyFactory; replaces `authorization`. */
@@ -51,6 +53,7 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   allowAnonymous: false,
   logLevel: 'info',
   authorization: 'open',
+  jwtMaxLifetimeSec: 86_400,
   maxConnectionsPerUser: 32,
   maxGroupsPerUser: 1000,
   maxMembersPerGroup: 100_000,
@@ -84,6 +87,7 @@ const schema: JSONSchemaType<Partial<ServeConfig>> = {
     jwtPublicKeyFile: { type: 'string', minLength: 1, nullable: true },
     jwtIssuer: { type: 'string', minLength: 1, nullable: true },
     jwtAudience: { type: 'string', minLength: 1, nullable: true },
+    jwtMaxLifetimeSec: { type: 'integer', minimum: 0, maximum: 10 * 365 * 86_400, nullable: true },
     authorization: { type: 'string', enum: ['open', 'shared-group'], nullable: true },
     authorizationModule: { type: 'string', minLength: 1, nullable: true },
     maxConnectionsPerUser: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },

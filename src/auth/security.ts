@@ -209,6 +209,7 @@ export async function createSecurity(config: ServeConfig, log: Logger, extras: S
           publicKeyFile: config.jwtPublicKeyFile,
           issuer: config.jwtIssuer,
           audience: config.jwtAudience,
+          maxLifetimeSec: config.jwtMaxLifetimeSec,
         }),
       );
     } catch (error) {

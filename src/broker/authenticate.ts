@@ -60,11 +60,13 @@ async function decide(ctx: BrokerContext, client: Client, username: string | und
 
   let userId: string;
   let trusted: { data?: UserData; expiresAt?: number } = {};
+  let accepted: (() => void) | undefined;
   if (security.authRequired) {
     const outcome = await security.authenticate({ clientId: client.id, username, password, remoteAddress: address });
     if (!outcome.ok) return refuse(outcome.code, outcome.reason);
     userId = outcome.principal.userId;
     trusted = outcome.principal;
+    accepted = outcome.accepted;
   } else {
     // An empty username is what several client libraries send for "none": the client id stands in.
     const fromUsername = username !== undefined && username !== '';
@@ -84,7 +86,17 @@ async function decide(ctx: BrokerContext, client: Client, username: string | und
   if (client.closed || (client.conn as { destroyed?: boolean }).destroyed) return { identity };
   const slot = security.admitConnection(userId, client.id, client);
   if (!slot.ok) return refuse(NOT_AUTHORIZED, slot.reason);
-  finished(client.conn, () => slot.release());
+  // Last, as nothing after it refuses: a refused CONNECT claims no client id and changes no user's grants.
+  const claim = security.authRequired ? await ctx.clientIds.claim(client.id, userId, !client.clean) : undefined;
+  if (claim && !claim.ok) {
+    slot.release();
+    return refuse(NOT_AUTHORIZED, `client id belongs to another user: '${client.id}' is held by another user's connection or persistent session`);
+  }
+  finished(client.conn, () => {
+    slot.release();
+    if (claim?.ok) claim.release();
+  });
+  accepted?.();
   ctx.sessions.remember(client, identity);
   if (trusted.expiresAt !== undefined) closeAtExpiry(ctx, client, trusted.expiresAt);
   return { identity };

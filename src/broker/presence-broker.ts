@@ -1,4 +1,5 @@
 import { Aedes, type Client } from 'aedes';
+import { MemoryClientIdOwnership, type ClientIdOwnership } from '../auth/client-ids.js';
 import type { Viewer } from '../auth/policy.js';
 import { Security } from '../auth/security.js';
 import type { PresenceEvent } from '../core/events.js';
@@ -30,6 +31,8 @@ export interface PresenceBrokerOptions {
   security?: Security;
   /** QoS 1/2 messages held per persistent session (docs/security.md); default 1000, like Mosquitto. */
   maxQueuedMessages?: number;
+  /** Client-id ownership (authentication on); default in memory. A cluster passes a shared one. */
+  clientIds?: ClientIdOwnership;
 }
 
 /** An Aedes broker whose own connection, subscription and will events drive the presence model. */
@@ -79,6 +82,7 @@ export class PresenceBroker {
       log: options.log,
       maxDataBytes: options.maxDataBytes,
       security,
+      clientIds: options.clientIds ?? new MemoryClientIdOwnership(),
       refused: options.onRefused ?? (() => {}),
       closing: () => this.closing,
     };

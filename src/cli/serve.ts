@@ -12,6 +12,7 @@ const SERVE_FLAGS: FlagTable = {
   'jwt-public-key-file': flag('jwtPublicKeyFile'),
   'jwt-issuer': flag('jwtIssuer'),
   'jwt-audience': flag('jwtAudience'),
+  'jwt-max-lifetime': flag('jwtMaxLifetimeSec', 'integer'),
   authorization: flag('authorization'),
   'authorization-module': flag('authorizationModule'),
   'max-connections-per-user': flag('maxConnectionsPerUser', 'integer'),
