@@ -128,6 +128,13 @@ export class Security {
     return undefined;
   }
 
+  /** Whether `userId` may be a member of `groupId` (its allowed groups), whatever the caps; counts nothing. */
+  mayJoin(userId: string, groupId: string): boolean {
+    if (this.membership.isMember(userId, groupId)) return true;
+    const allowed = this.allowedGroups(userId);
+    return allowed ? allowed.includes(groupId) : !this.joinsNeedAllowList;
+  }
+
   /** True for the built-in open policy: deliveries need no per-packet check. */
   get watchesAll(): boolean {
     return this.policy.name === 'open' && this.policyIsBuiltIn;
