@@ -39,6 +39,14 @@ export interface ServeConfig extends QueryConfig, Limits {
   maxQueuedMessages: number;
   /** Local processes (and anything a local proxy forwards) are not rate limited unless this is false. */
   connectRateExemptLoopback: boolean;
+  // Failed logins (docs/security.md, src/auth/login-throttle.ts): free failures, then an exponential back-off.
+  /** Failed logins per account (claimed username) before the back-off; 0 = not counted. */
+  loginFailuresPerAccount: number;
+  /** Failed logins per source address before the back-off; 0 = not counted. */
+  loginFailuresPerIp: number;
+  /** First back-off in ms, doubled per further failure, up to loginBackoffMaxMs. */
+  loginBackoffMs: number;
+  loginBackoffMaxMs: number;
   // The query API (apiToken, limits): src/queries/config.ts, shared with attach mode.
 }
 
@@ -63,6 +71,10 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   connectRatePerIp: 20,
   connectBurstPerIp: 100,
   connectRateExemptLoopback: true,
+  loginFailuresPerAccount: 5,
+  loginFailuresPerIp: 20,
+  loginBackoffMs: 1000,
+  loginBackoffMaxMs: 300_000,
   ...DEFAULT_QUERY_CONFIG,
 };
 
@@ -99,6 +111,10 @@ const schema: JSONSchemaType<Partial<ServeConfig>> = {
     connectRatePerIp: { type: 'number', minimum: 0, maximum: 1_000_000, nullable: true },
     connectBurstPerIp: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
     connectRateExemptLoopback: { type: 'boolean', nullable: true },
+    loginFailuresPerAccount: { type: 'integer', minimum: 0, maximum: 1_000_000, nullable: true },
+    loginFailuresPerIp: { type: 'integer', minimum: 0, maximum: 1_000_000, nullable: true },
+    loginBackoffMs: { type: 'integer', minimum: 1, maximum: 86_400_000, nullable: true },
+    loginBackoffMaxMs: { type: 'integer', minimum: 1, maximum: 86_400_000, nullable: true },
     ...QUERY_CONFIG_PROPERTIES,
   },
   additionalProperties: false,

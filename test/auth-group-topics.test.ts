@@ -55,7 +55,7 @@ t.test("shared-group: wildcards read no topics of groups the user may not join, 
 
   t.same(aliceSees.all.filter((m) => m.payload.toString().startsWith('evil')), [], "mallory's publishes into G reached no one");
   const retained: string[] = [];
-  for await (const p of (server.broker.aedes.persistence as unknown as RetainedStore).createRetainedStream('group/G/#')) retained.push(p.topic);
+  for await (const p of ((server.broker.aedes as unknown as { persistence: RetainedStore }).persistence).createRetainedStream('group/G/#')) retained.push(p.topic);
   t.same(retained, ['group/G/status'], 'her retained publish into G was not stored');
   t.same(seen.all.filter((m) => m.topic.startsWith('group/G')).map((m) => m.topic), [], 'mallory received nothing under group/G: no live, retained or will message');
 });

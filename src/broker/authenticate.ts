@@ -62,7 +62,20 @@ async function decide(ctx: BrokerContext, client: Client, username: string | und
   let trusted: { data?: UserData; expiresAt?: number } = {};
   let accepted: (() => void) | undefined;
   if (security.authRequired) {
-    const outcome = await security.authenticate({ clientId: client.id, username, password, remoteAddress: address });
+    // Before any password work: an account or address in back-off costs no scrypt (login-throttle.ts).
+    const admission = security.logins.begin(username || undefined, address);
+    if (!admission.ok) {
+      const wait = Math.ceil(admission.retryAfterMs / 1000);
+      return refuse(SERVER_UNAVAILABLE, `too many failed logins for this ${admission.scope}: retry in ${wait} s`);
+    }
+    const { attempt } = admission;
+    const outcome = await security.authenticate({ clientId: client.id, username, password, remoteAddress: address }).catch((error: unknown) => {
+      attempt.released();
+      throw error;
+    });
+    if (outcome.ok) attempt.succeeded();
+    else if (outcome.code === BAD_USERNAME_OR_PASSWORD) attempt.failed();
+    else attempt.released();
     if (!outcome.ok) return refuse(outcome.code, outcome.reason);
     userId = outcome.principal.userId;
     trusted = outcome.principal;
