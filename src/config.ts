@@ -71,7 +71,7 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   connectRatePerIp: 20,
   connectBurstPerIp: 100,
   connectRateExemptLoopback: true,
-  loginFailuresPerAccount: 5,
+  loginFailuresPerAccount: 10,
   loginFailuresPerIp: 20,
   loginBackoffMs: 1000,
   loginBackoffMaxMs: 300_000,

@@ -18,6 +18,8 @@ export const SHARED_FLAGS: FlagTable = {
   'api-token': flag('apiToken'),
   'max-query-ids': flag('maxQueryIds', 'integer'),
   'max-page-size': flag('maxPageSize', 'integer'),
+  'query-rate-per-client': flag('queryRatePerClient', 'integer'),
+  'http-query-rate-per-ip': flag('httpQueryRatePerIp', 'integer'),
 };
 
 export { flag };

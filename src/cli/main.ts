@@ -19,11 +19,13 @@ commands:
             [--jwt-max-lifetime SEC] [--login-failures-per-account N] [--login-failures-per-ip N]
             [--login-backoff-ms MS] [--login-backoff-max-ms MS]
             [--api-token T] [--max-query-ids N] [--max-page-size N]
+            [--query-rate-per-client N] [--http-query-rate-per-ip N]
   attach    add presence to an existing broker (Mosquitto, EMQX, HiveMQ, ...) as its MQTT client
             --broker URL [--username U --password P] [--bridge-id ID] [--host H] [--http-port N]
             [--grace MS] [--config FILE] [--prefix P] [--group-prefix P] [--max-data-bytes N]
             [--reconnect-ms N] [--log-level L]   (password also from $PRESENCE_BRIDGE_PASSWORD)
             [--api-token T] [--max-query-ids N] [--max-page-size N]
+            [--query-rate-per-client N] [--http-query-rate-per-ip N]
   watch     print presence events as JSON lines
             --url URL [--users a,b] [--groups g,h] [--id ID] [--password P] [--changes-only]
 ${PASSWD_USAGE}`;
