@@ -1,3 +1,5 @@
+import { once } from './once.js';
+
 /**
  * Who owns a client id, with authentication on (contract, "Identity"): the user whose connection holds
  * it, and, after that connection ends, the user whose persistent session (clean=false) it names, for as
@@ -50,16 +52,11 @@ export class MemoryClientIdOwnership implements ClientIdOwnership {
     owner.persistent = persistent;
     owner.holders++;
     const held = owner;
-    let released = false;
-    return {
-      ok: true,
-      release: () => {
-        if (released) return;
-        released = true;
-        held.holders--;
-        this.drop(clientId, held);
-      },
-    };
+    const release = once(() => {
+      held.holders--;
+      this.drop(clientId, held);
+    });
+    return { ok: true, release };
   }
 
   ownerOf(clientId: string): Promise<string | undefined> {

@@ -1,3 +1,5 @@
+import { once } from './once.js';
+
 /**
  * Failed logins, counted per account (the username a CONNECT claims, known or not) and per source address,
  * with an exponential back-off: once a key has used its free failures, further tries are refused for
@@ -72,15 +74,12 @@ export class LoginThrottle {
     }
     const held = keys.map(([, key, free]) => [this.entry(key, now), free] as const);
     for (const [entry] of held) entry.inFlight++;
-    let settled = false;
-    const settle = (fn: (entry: Entry, free: number, key: string) => void) => {
-      if (settled) return;
-      settled = true;
+    const settle = once((fn: (entry: Entry, free: number, key: string) => void) => {
       held.forEach(([entry, free], i) => {
         entry.inFlight--;
         fn(entry, free, keys[i]![1]);
       });
-    };
+    });
     return {
       ok: true,
       attempt: {
