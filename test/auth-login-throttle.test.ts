@@ -47,7 +47,7 @@ t.test('a flood of wrong passwords for one account spends a few checks, then is 
   t.match(counted, new RegExp(`presence_refused_connections_total\\{reason="too_many_failed_logins_for_this_account"\\} ${FLOOD - 5}\\n`), 'the rest were refused before any check, counted in /metrics');
   t.ok(refusals(logs, /^too many failed logins for this account: retry in \d+ s$/) > 0, 'and logged');
   t.same([...new Set(codes)].sort(), [3, 4], 'wrong password: 4; in back-off: 3 (server unavailable, retry later)');
-  t.ok(during < baseline * 3 + 2000, `bob's login during the flood (${during.toFixed(0)} ms) stays near the baseline (${baseline.toFixed(0)} ms)`);
+  t.ok(during < baseline * 4 + 3000, `bob's login during the flood (${during.toFixed(0)} ms) stays near the baseline (${baseline.toFixed(0)} ms)`);
 
   // While in back-off even the right password is refused, without a check; after it, it works and clears the count.
   t.equal(await refusedCode(mqttUrl, { clientId: 'alice-1', username: 'alice', password: 'pw-alice' }), 3, 'locked: the right password waits too');
