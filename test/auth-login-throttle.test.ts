@@ -108,3 +108,20 @@ function connectFrom(port: number, localAddress: string, options: IClientOptions
     c.once('error', (error: Error & { code?: number }) => (typeof error.code === 'number' ? finish(error.code) : reject(error)));
   });
 }
+
+t.test('the throttle holds a bounded number of keys, and forgets quiet ones', async (t) => {
+  const { LoginThrottle } = await import('../src/auth/login-throttle.js');
+  const clock = testClock();
+  const throttle = new LoginThrottle({ failuresPerAccount: 3, failuresPerAddress: 0, backoffMs: 1000, backoffMaxMs: 4000, maxKeys: 100, now: clock.now });
+  for (let i = 0; i < 10_000; i++) {
+    const admission = throttle.begin(`user-${i}`, '10.0.0.1');
+    if (!admission.ok) throw new Error('a first try must be admitted');
+    admission.attempt.failed();
+  }
+  t.equal(throttle.size, 100, 'at most maxKeys accounts are remembered, whatever the number of names tried');
+  clock.advance(8000);
+  const admission = throttle.begin('user-9999', '10.0.0.1');
+  t.ok(admission.ok, 'admitted');
+  if (admission.ok) admission.attempt.released();
+  t.equal(throttle.size, 99, 'a key quiet for twice the longest back-off is forgotten when next seen');
+});
