@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import t from 'tap';
 import { grants, writeUsersFile } from './fixtures/auth.js';
-import { client, Inbox } from './fixtures/mqtt.js';
+import { client, Inbox, refusedCode } from './fixtures/mqtt.js';
 import { serve } from './fixtures/server.js';
 
 const USERS = {
@@ -58,6 +58,12 @@ t.test("shared-group: wildcards read no topics of groups the user may not join, 
   for await (const p of ((server.broker.aedes as unknown as { persistence: RetainedStore }).persistence).createRetainedStream('group/G/#')) retained.push(p.topic);
   t.same(retained, ['group/G/status'], 'her retained publish into G was not stored');
   t.same(seen.all.filter((m) => m.topic.startsWith('group/G')).map((m) => m.topic), [], 'mallory received nothing under group/G: no live, retained or will message');
+
+  // Her own will on a topic of G is refused at CONNECT, while she can still be told; one in M is fine.
+  const will = (topic: string) => ({ topic, payload: Buffer.from('x'), qos: 1 as const, retain: false });
+  t.equal(await refusedCode(mqttUrl, { ...as('mallory', 'mallory-2'), will: will('group/G/will') }), 5, 'a will into G: CONNACK 5');
+  t.ok(logs.some((l) => l.msg === 'connection refused' && l.reason === "will refused: group 'G' not allowed for this user"), 'logged');
+  t.ok((await client(t, mqttUrl, { ...as('mallory', 'mallory-3'), will: will('group/M/will') })).connected, 'a will into her own group is accepted');
 });
 
 t.test('the open policy leaves group topics as they were', async (t) => {

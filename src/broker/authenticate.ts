@@ -120,7 +120,12 @@ function readWill(ctx: BrokerContext, client: Client, identity: Identity): strin
   const will = (client as Client & { _will?: { topic: string; payload: Buffer } | null })._will;
   if (!will) return undefined;
   if (will.topic.startsWith('$')) return `will refused: topic '${will.topic}' is reserved`;
-  if (!ctx.topics.isUnderPrefix(will.topic)) return undefined;
+  if (!ctx.topics.isUnderPrefix(will.topic)) {
+    const groupId = ctx.security.watchesAll ? undefined : ctx.topics.membershipOf(will.topic);
+    // As every publish there (group-access.ts); refused now, when the client can still be told.
+    if (groupId !== undefined && !ctx.security.mayJoin(identity.userId, groupId)) return `will refused: group '${groupId}' not allowed for this user`;
+    return undefined;
+  }
   const own = ctx.topics.conn(identity.userId, client.id);
   if (will.topic !== own) return `will refused: only '${own}' may carry a will under '${ctx.topics.prefix}/'`;
   const announcement = parseConnAnnouncement(will.payload, ctx.maxDataBytes);
