@@ -30,6 +30,8 @@ export interface ServeConfig extends QueryConfig, IntervalConfig, Limits, Webhoo
   jwtPublicKeyFile?: string;
   jwtIssuer?: string;
   jwtAudience?: string;
+  /** Longest token lifetime accepted, in seconds from now to `exp`; 0 accepts any `exp`. */
+  jwtMaxLifetimeSec: number;
   // Authorization: who may watch whom.
   authorization: 'open' | 'shared-group';
   /** A module whose default export is a PolicyFactory; replaces `authorization`. */
@@ -39,6 +41,14 @@ export interface ServeConfig extends QueryConfig, IntervalConfig, Limits, Webhoo
   maxQueuedMessages: number;
   /** Local processes (and anything a local proxy forwards) are not rate limited unless this is false. */
   connectRateExemptLoopback: boolean;
+  // Failed logins (docs/security.md, src/auth/login-throttle.ts): free failures, then an exponential back-off.
+  /** Failed logins per account (claimed username) before the back-off; 0 = not counted. */
+  loginFailuresPerAccount: number;
+  /** Failed logins per source address before the back-off; 0 = not counted. */
+  loginFailuresPerIp: number;
+  /** First back-off in ms, doubled per further failure, up to loginBackoffMaxMs. */
+  loginBackoffMs: number;
+  loginBackoffMaxMs: number;
   // The query API (apiToken, limits): src/queries/config.ts, shared with attach mode.
 }
 
@@ -53,6 +63,7 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   allowAnonymous: false,
   logLevel: 'info',
   authorization: 'open',
+  jwtMaxLifetimeSec: 86_400,
   maxConnectionsPerUser: 32,
   maxGroupsPerUser: 1000,
   maxMembersPerGroup: 100_000,
@@ -62,6 +73,10 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   connectRatePerIp: 20,
   connectBurstPerIp: 100,
   connectRateExemptLoopback: true,
+  loginFailuresPerAccount: 10,
+  loginFailuresPerIp: 20,
+  loginBackoffMs: 1000,
+  loginBackoffMaxMs: 300_000,
   ...DEFAULT_QUERY_CONFIG,
   ...DEFAULT_WEBHOOK_CONFIG,
   ...DEFAULT_INTERVAL_CONFIG,
@@ -88,6 +103,7 @@ const schema: JSONSchemaType<Partial<ServeConfig>> = {
     jwtPublicKeyFile: { type: 'string', minLength: 1, nullable: true },
     jwtIssuer: { type: 'string', minLength: 1, nullable: true },
     jwtAudience: { type: 'string', minLength: 1, nullable: true },
+    jwtMaxLifetimeSec: { type: 'integer', minimum: 0, maximum: 10 * 365 * 86_400, nullable: true },
     authorization: { type: 'string', enum: ['open', 'shared-group'], nullable: true },
     authorizationModule: { type: 'string', minLength: 1, nullable: true },
     maxConnectionsPerUser: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
@@ -99,6 +115,10 @@ const schema: JSONSchemaType<Partial<ServeConfig>> = {
     connectRatePerIp: { type: 'number', minimum: 0, maximum: 1_000_000, nullable: true },
     connectBurstPerIp: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
     connectRateExemptLoopback: { type: 'boolean', nullable: true },
+    loginFailuresPerAccount: { type: 'integer', minimum: 0, maximum: 1_000_000, nullable: true },
+    loginFailuresPerIp: { type: 'integer', minimum: 0, maximum: 1_000_000, nullable: true },
+    loginBackoffMs: { type: 'integer', minimum: 1, maximum: 86_400_000, nullable: true },
+    loginBackoffMaxMs: { type: 'integer', minimum: 1, maximum: 86_400_000, nullable: true },
     ...QUERY_CONFIG_PROPERTIES,
     ...WEBHOOK_CONFIG_PROPERTIES,
     ...INTERVAL_CONFIG_PROPERTIES,

@@ -52,6 +52,25 @@ t.test("a token's groups claim restricts joins, like the users file's list", asy
   );
 });
 
+t.test("a token whose connection is refused changes nothing: the user's allowed groups stay the admitted token's", async (t) => {
+  const { mqttUrl } = await serve(t, { jwtSecret: SECRET, authorization: 'shared-group', maxConnectionsPerUser: 1 });
+  const c = await client(t, mqttUrl, { clientId: 'g-1', username: 'gus', password: await hs256({ sub: 'gus', groups: ['g1'] }) });
+  // A valid token for gus naming other groups, refused at the per-user connection cap.
+  t.equal(await refusedCode(mqttUrl, { clientId: 'g-2', username: 'gus', password: await hs256({ sub: 'gus', groups: ['g2'] }) }), 5, 'over the cap: 5');
+  t.same(await grants(c, ['group/g1', 'group/g2']), [1, 128], "the refused token's groups were not taken up");
+});
+
+t.test('a token may not live longer than jwtMaxLifetimeSec', async (t) => {
+  const { mqttUrl, logs } = await serve(t, { jwtSecret: SECRET, jwtMaxLifetimeSec: 3600 });
+  t.equal(await refusedCode(mqttUrl, { clientId: 'l-1', username: 'lena', password: await hs256({ sub: 'lena' }, now() + 7200) }), 4, 'exp two hours out: 4');
+  t.ok(logs.some((l) => l.msg === 'connection refused' && /token lifetime is over the 3600 s limit/.test(String(l.reason))), 'the reason is logged');
+  const ok = await client(t, mqttUrl, { clientId: 'l-2', username: 'lena', password: await hs256({ sub: 'lena' }, now() + 1800) });
+  t.ok(ok.connected, 'a token within the bound connects');
+  const unbounded = await serve(t, { jwtSecret: SECRET, jwtMaxLifetimeSec: 0 });
+  const far = await client(t, unbounded.mqttUrl, { clientId: 'l-3', username: 'lena', password: await hs256({ sub: 'lena' }, now() + 365 * 86400) });
+  t.ok(far.connected, '0 lifts the bound');
+});
+
 t.test('RS256 with a public key file', async (t) => {
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const dir = t.testdir();

@@ -22,7 +22,12 @@ export interface Principal {
 /** CONNACK codes a refusal may carry (MQTT 3.1.1). */
 export type RefusalCode = 4 | 5;
 
-export type AuthOutcome = { ok: true; principal: Principal } | { ok: false; code: RefusalCode; reason: string };
+/**
+ * `accepted`, when given, is called once the broker has admitted the connection (and never for one it
+ * refuses after authentication, say at the per-user connection cap): what an authenticator learns from a
+ * credential (a token's groups) takes effect only then, so a refused CONNECT leaves no state behind.
+ */
+export type AuthOutcome = { ok: true; principal: Principal; accepted?: () => void } | { ok: false; code: RefusalCode; reason: string };
 
 /**
  * One way of proving identity (a users file, signed tokens, custom code). `claims` says whether the

@@ -14,6 +14,8 @@ export interface JwtOptions {
   audience?: string;
   /** Seconds of clock skew tolerated on `exp`/`nbf`. */
   clockToleranceSec?: number;
+  /** Longest lifetime accepted: a token whose `exp` lies further ahead is refused; 0 or none: no bound. */
+  maxLifetimeSec?: number;
 }
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]+$/;
@@ -93,6 +95,11 @@ export class JwtAuthenticator implements Authenticator {
       }
     }
     if (!payload) return { ok: false, code: 4, reason: `bad user name or password: ${failure}` };
+    const maxLifetime = this.options.maxLifetimeSec ?? 0;
+    // A token valid for years is a password that cannot be revoked: the operator bounds how far ahead `exp` may lie.
+    if (maxLifetime > 0 && payload.exp! - Date.now() / 1000 > maxLifetime + (this.options.clockToleranceSec ?? 0)) {
+      return { ok: false, code: 4, reason: `bad user name or password: token lifetime is over the ${maxLifetime} s limit (jwtMaxLifetimeSec)` };
+    }
     const userId = payload.sub!;
     const idProblem = invalidIdReason(userId);
     if (idProblem) return { ok: false, code: 4, reason: `bad user name or password: token sub is not a valid user id: ${idProblem}` };
@@ -106,10 +113,13 @@ export class JwtAuthenticator implements Authenticator {
     if (payload.groups !== undefined && groups === undefined) {
       return { ok: false, code: 5, reason: 'not authorized: token groups must be an array of valid group ids' };
     }
-    // The latest token speaks for the user: one without these claims clears what an older one said.
-    if (data !== undefined || groups !== undefined) this.known.set(userId, { data, groups });
-    else this.known.delete(userId);
-    return { ok: true, principal: { userId, data, groups, expiresAt: payload.exp! * 1000 } };
+    // The latest ACCEPTED token speaks for the user: one without these claims clears what an older one
+    // said. Recorded only once the connection is admitted, so a refused CONNECT rewrites nothing.
+    const accepted = () => {
+      if (data !== undefined || groups !== undefined) this.known.set(userId, { data, groups });
+      else this.known.delete(userId);
+    };
+    return { ok: true, principal: { userId, data, groups, expiresAt: payload.exp! * 1000 }, accepted };
   }
 
   /** What the latest token of a user said (data, groups), for users seen since start. */

@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import { authenticateWith, type AuthOutcome, type Authenticator, type Credentials } from './authenticator.js';
 import { JwtAuthenticator } from './jwt.js';
 import { RateLimiter, type Limits } from './limits.js';
+import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.js';
 import { BUILT_IN_POLICIES, Membership, type PolicyFactory, type Viewer, type WatchPolicy } from './policy.js';
 import { UsersFileAuthenticator } from './users-file.js';
 
@@ -17,6 +18,8 @@ export interface SecurityOptions {
   joinsNeedAllowList?: boolean;
   limits?: Partial<Limits>;
   connectRateExemptLoopback?: boolean;
+  /** Failed-login back-off (src/auth/login-throttle.ts); defaults as in the serve config. */
+  loginThrottle?: Partial<LoginThrottleOptions>;
   log: Logger;
 }
 
@@ -31,6 +34,13 @@ export const DEFAULT_LIMITS: Limits = {
   connectBurstPerIp: DEFAULT_SERVE_CONFIG.connectBurstPerIp,
 };
 
+const DEFAULT_LOGIN_THROTTLE: LoginThrottleOptions = {
+  failuresPerAccount: DEFAULT_SERVE_CONFIG.loginFailuresPerAccount,
+  failuresPerAddress: DEFAULT_SERVE_CONFIG.loginFailuresPerIp,
+  backoffMs: DEFAULT_SERVE_CONFIG.loginBackoffMs,
+  backoffMaxMs: DEFAULT_SERVE_CONFIG.loginBackoffMaxMs,
+};
+
 /**
  * Everything the broker asks before it lets a client in, lets it join or lets it watch: authentication,
  * the watch policy, per-user and per-group caps and the per-address connect rate. Pure bookkeeping;
@@ -40,6 +50,8 @@ export class Security {
   readonly membership = new Membership();
   readonly policy: WatchPolicy;
   readonly limits: Limits;
+  /** Failed logins per account and per address, checked before any password work. */
+  readonly logins: LoginThrottle;
   private readonly authenticators: Authenticator[];
   private readonly joinsNeedAllowList: boolean;
   private readonly rate: RateLimiter;
@@ -55,6 +67,7 @@ export class Security {
     this.exemptLoopback = options.connectRateExemptLoopback ?? true;
     this.rate = new RateLimiter(this.limits.connectRatePerIp, this.limits.connectBurstPerIp);
     this.log = options.log;
+    this.logins = new LoginThrottle({ ...DEFAULT_LOGIN_THROTTLE, ...options.loginThrottle });
     this.policyIsBuiltIn = options.policy === undefined || Object.values(BUILT_IN_POLICIES).includes(options.policy);
     this.policy = (options.policy ?? BUILT_IN_POLICIES.open!)({
       membership: this.membership,
@@ -128,6 +141,13 @@ export class Security {
     return undefined;
   }
 
+  /** Whether `userId` may be a member of `groupId` (its allowed groups), whatever the caps; counts nothing. */
+  mayJoin(userId: string, groupId: string): boolean {
+    if (this.membership.isMember(userId, groupId)) return true;
+    const allowed = this.allowedGroups(userId);
+    return allowed ? allowed.includes(groupId) : !this.joinsNeedAllowList;
+  }
+
   /** True for the built-in open policy: deliveries need no per-packet check. */
   get watchesAll(): boolean {
     return this.policy.name === 'open' && this.policyIsBuiltIn;
@@ -192,6 +212,8 @@ export function isLoopbackAddress(address: string): boolean {
 export interface SecurityExtras {
   authenticators?: Authenticator[];
   policy?: PolicyFactory;
+  /** The clock of the login back-off (tests drive it); Date.now by default. */
+  now?: () => number;
 }
 
 /** Builds the configured security: authenticators (tokens first, then the users file), policy, limits. */
@@ -209,6 +231,7 @@ export async function createSecurity(config: ServeConfig, log: Logger, extras: S
           publicKeyFile: config.jwtPublicKeyFile,
           issuer: config.jwtIssuer,
           audience: config.jwtAudience,
+          maxLifetimeSec: config.jwtMaxLifetimeSec,
         }),
       );
     } catch (error) {
@@ -238,6 +261,13 @@ export async function createSecurity(config: ServeConfig, log: Logger, extras: S
       connectBurstPerIp: config.connectBurstPerIp,
     },
     connectRateExemptLoopback: config.connectRateExemptLoopback,
+    loginThrottle: {
+      failuresPerAccount: config.loginFailuresPerAccount,
+      failuresPerAddress: config.loginFailuresPerIp,
+      backoffMs: config.loginBackoffMs,
+      backoffMaxMs: config.loginBackoffMaxMs,
+      now: extras.now,
+    },
     log,
   });
 }

@@ -60,11 +60,26 @@ async function decide(ctx: BrokerContext, client: Client, username: string | und
 
   let userId: string;
   let trusted: { data?: UserData; expiresAt?: number } = {};
+  let accepted: (() => void) | undefined;
   if (security.authRequired) {
-    const outcome = await security.authenticate({ clientId: client.id, username, password, remoteAddress: address });
+    // Before any password work: an account or address in back-off costs no scrypt (login-throttle.ts).
+    const admission = security.logins.begin(username || undefined, address);
+    if (!admission.ok) {
+      const wait = Math.ceil(admission.retryAfterMs / 1000);
+      return refuse(SERVER_UNAVAILABLE, `too many failed logins for this ${admission.scope}: retry in ${wait} s`);
+    }
+    const { attempt } = admission;
+    const outcome = await security.authenticate({ clientId: client.id, username, password, remoteAddress: address }).catch((error: unknown) => {
+      attempt.released();
+      throw error;
+    });
+    if (outcome.ok) attempt.succeeded();
+    else if (outcome.code === BAD_USERNAME_OR_PASSWORD) attempt.failed();
+    else attempt.released();
     if (!outcome.ok) return refuse(outcome.code, outcome.reason);
     userId = outcome.principal.userId;
     trusted = outcome.principal;
+    accepted = outcome.accepted;
   } else {
     // An empty username is what several client libraries send for "none": the client id stands in.
     const fromUsername = username !== undefined && username !== '';
@@ -84,7 +99,17 @@ async function decide(ctx: BrokerContext, client: Client, username: string | und
   if (client.closed || (client.conn as { destroyed?: boolean }).destroyed) return { identity };
   const slot = security.admitConnection(userId, client.id, client);
   if (!slot.ok) return refuse(NOT_AUTHORIZED, slot.reason);
-  finished(client.conn, () => slot.release());
+  // Last, as nothing after it refuses: a refused CONNECT claims no client id and changes no user's grants.
+  const claim = security.authRequired ? await ctx.clientIds.claim(client.id, userId, !client.clean) : undefined;
+  if (claim && !claim.ok) {
+    slot.release();
+    return refuse(NOT_AUTHORIZED, `client id belongs to another user: '${client.id}' is held by another user's connection or persistent session`);
+  }
+  finished(client.conn, () => {
+    slot.release();
+    if (claim?.ok) claim.release();
+  });
+  accepted?.();
   ctx.sessions.remember(client, identity);
   if (trusted.expiresAt !== undefined) closeAtExpiry(ctx, client, trusted.expiresAt);
   return { identity };
@@ -95,7 +120,12 @@ function readWill(ctx: BrokerContext, client: Client, identity: Identity): strin
   const will = (client as Client & { _will?: { topic: string; payload: Buffer } | null })._will;
   if (!will) return undefined;
   if (will.topic.startsWith('$')) return `will refused: topic '${will.topic}' is reserved`;
-  if (!ctx.topics.isUnderPrefix(will.topic)) return undefined;
+  if (!ctx.topics.isUnderPrefix(will.topic)) {
+    const groupId = ctx.security.watchesAll ? undefined : ctx.topics.membershipOf(will.topic);
+    // As every publish there (group-access.ts); refused now, when the client can still be told.
+    if (groupId !== undefined && !ctx.security.mayJoin(identity.userId, groupId)) return `will refused: group '${groupId}' not allowed for this user`;
+    return undefined;
+  }
   const own = ctx.topics.conn(identity.userId, client.id);
   if (will.topic !== own) return `will refused: only '${own}' may carry a will under '${ctx.topics.prefix}/'`;
   const announcement = parseConnAnnouncement(will.payload, ctx.maxDataBytes);

@@ -1,3 +1,4 @@
+import type { ClientIdOwnership } from '../auth/client-ids.js';
 import type { Security } from '../auth/security.js';
 import type { PresenceTracker } from '../core/tracker.js';
 import type { Logger } from '../log.js';
@@ -13,6 +14,8 @@ export interface BrokerContext {
   maxDataBytes: number;
   /** Authentication, watch policy and limits. */
   security: Security;
+  /** Who owns each client id, checked only with authentication on (src/auth/client-ids.ts). */
+  clientIds: ClientIdOwnership;
   /** Counts a refusal by kind and reason (metrics hang off this). */
   refused: (what: 'connection' | 'publish' | 'subscribe', reason: string) => void;
   /** True once shutdown has begun: lifecycle signals are then the shutdown's business. */

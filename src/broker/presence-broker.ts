@@ -1,4 +1,5 @@
 import { Aedes, type Client } from 'aedes';
+import { MemoryClientIdOwnership, type ClientIdOwnership } from '../auth/client-ids.js';
 import type { Viewer } from '../auth/policy.js';
 import { Security } from '../auth/security.js';
 import { PresenceTracker } from '../core/tracker.js';
@@ -33,6 +34,8 @@ export interface PresenceBrokerOptions {
   maxQueuedMessages?: number;
   /** Interval mode for large groups (src/feed/intervals.ts); default DEFAULT_INTERVAL_CONFIG. */
   intervals?: IntervalStageOptions;
+  /** Client-id ownership (authentication on); default in memory. A cluster passes a shared one. */
+  clientIds?: ClientIdOwnership;
 }
 
 /** An Aedes broker whose own connection, subscription and will events drive the presence model. */
@@ -90,6 +93,7 @@ export class PresenceBroker {
       log: options.log,
       maxDataBytes: options.maxDataBytes,
       security,
+      clientIds: options.clientIds ?? new MemoryClientIdOwnership(),
       refused: options.onRefused ?? (() => {}),
       closing: () => this.closing,
     };

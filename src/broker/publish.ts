@@ -1,6 +1,7 @@
 import type { AedesPublishPacket, Client, PublishPacket } from 'aedes';
 import { parseConnAnnouncement, parseMemberAnnouncement } from '../announcements.js';
 import type { BrokerContext } from './context.js';
+import { dropPublish, mayUseGroupTopic } from './group-access.js';
 import { RefusalLog } from './refusal-log.js';
 import { metricLabel, viewerOf } from './subscribe.js';
 
@@ -18,7 +19,14 @@ export function authorizePublish(ctx: BrokerContext, onQuery: () => QueryHandler
   return (client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void => {
     const { topic } = packet;
     const reserved = topic.startsWith('$SYS');
-    if (!reserved && !ctx.topics.isUnderPrefix(topic)) return done(null);
+    if (!reserved && !ctx.topics.isUnderPrefix(topic)) {
+      if (!mayUseGroupTopic(ctx, client, topic)) {
+        refusals.warn('publish refused', { clientId: client?.id, topic, reason: `group not allowed for this user: ${ctx.security.policy.name} policy` });
+        ctx.refused('publish', 'group not allowed for this user');
+        dropPublish(client, packet);
+      }
+      return done(null);
+    }
     packet.retain = false;
     // Marked as a client's before aedes queues it for persistent sessions (it sets `clientId` only
     // later, when it emits), so the offline queues can leave out what `forward` will drop anyway.
@@ -81,14 +89,15 @@ function consume(ctx: BrokerContext, client: Client | null, packet: PublishPacke
 /**
  * Delivery filter. Packets a client published under the prefix (they carry `clientId`) have been
  * consumed or refused above and go nowhere; replies go only to the client that asked; user and group
- * events (live or retained) only to viewers the watch policy allows, whatever filter matched them.
+ * events (live or retained) only to viewers the watch policy allows, whatever filter matched them;
+ * group topics under a restrictive policy only to users who may join the group (group-access.ts).
  */
 export function forward(ctx: BrokerContext) {
   const replies = ctx.topics.reply('');
   return (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null => {
     const { topic } = packet;
     if (topic.startsWith('$SYS')) return (packet as AedesPublishPacket & { clientId?: string }).clientId ? null : packet;
-    if (!ctx.topics.isUnderPrefix(topic)) return packet;
+    if (!ctx.topics.isUnderPrefix(topic)) return mayUseGroupTopic(ctx, client, topic) ? packet : null;
     if ((packet as AedesPublishPacket & { clientId?: string }).clientId) return null;
     // Runs once per delivery per subscriber: with every watcher allowed everything, parse only what can
     // be a reply (a full parse of every presence event for every watcher was ~3% of the broker's CPU in

@@ -28,6 +28,8 @@ export const SHARED_FLAGS: FlagTable = {
   'webhook-max-queue': flag('webhookMaxQueue', 'integer'),
   'webhook-retry-for-ms': flag('webhookRetryForMs', 'integer'),
   ...INTERVAL_FLAGS,
+  'query-rate-per-client': flag('queryRatePerClient', 'integer'),
+  'http-query-rate-per-ip': flag('httpQueryRatePerIp', 'integer'),
 };
 
 export { flag };

@@ -16,13 +16,17 @@ commands:
             [--max-connections-per-user N] [--max-groups-per-user N] [--max-members-per-group N]
             [--max-user-ids-per-subscribe N] [--max-packet-bytes N] [--max-queued-messages N]
             [--connect-rate-per-ip N] [--connect-burst-per-ip N]     (SIGHUP re-reads the users file)
+            [--jwt-max-lifetime SEC] [--login-failures-per-account N] [--login-failures-per-ip N]
+            [--login-backoff-ms MS] [--login-backoff-max-ms MS]
             [--api-token T] [--max-query-ids N] [--max-page-size N]
+            [--query-rate-per-client N] [--http-query-rate-per-ip N]
             [--announce-max N] [--interval-ms MS] [--interval-max-ids N]   (large groups)
   attach    add presence to an existing broker (Mosquitto, EMQX, HiveMQ, ...) as its MQTT client
             --broker URL [--username U --password P] [--bridge-id ID] [--host H] [--http-port N]
             [--grace MS] [--config FILE] [--prefix P] [--group-prefix P] [--max-data-bytes N]
             [--reconnect-ms N] [--log-level L]   (password also from $PRESENCE_BRIDGE_PASSWORD)
             [--api-token T] [--max-query-ids N] [--max-page-size N]
+            [--query-rate-per-client N] [--http-query-rate-per-ip N]
             [--announce-max N] [--interval-ms MS] [--interval-max-ids N]   (large groups)
   watch     print presence events as JSON lines
             --url URL [--users a,b] [--groups g,h] [--id ID] [--password P] [--changes-only]

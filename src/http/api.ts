@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Security } from '../auth/security.js';
+import { QueryRateLimit } from '../queries/rate-limit.js';
 import { QueryCode, type Answer, type QueryService } from '../queries/service.js';
 import { sendJson, type Router } from './router.js';
 
@@ -36,8 +37,12 @@ type Endpoint = (res: ServerResponse, params: string[], query: QueryString) => P
  */
 export function mountApi(router: Router, { service, apiToken, closedBecause }: ApiOptions): void {
   const authorized = bearerCheck(apiToken);
+  const rate = new QueryRateLimit(service.limits.httpRatePerAddress, service.limits.httpBurstPerAddress, 'address');
   const endpoint = (pattern: RegExp, allowed: string[], handle: Endpoint) =>
     router.get(pattern, async (req, res, params, url) => {
+      // First, so a flood (token guessing included) costs one bucket lookup per request.
+      const tooMany = rate.take(req.socket.remoteAddress ?? '');
+      if (tooMany) return sendError(res, tooMany.code, tooMany.content, { 'retry-after': '1' });
       if (closedBecause !== undefined) return sendError(res, QueryCode.FORBIDDEN, closedBecause);
       if (!authorized(req)) {
         return sendError(res, QueryCode.UNAUTHORIZED, 'a valid bearer token is required', {

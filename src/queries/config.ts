@@ -1,4 +1,4 @@
-import { DEFAULT_QUERY_LIMITS } from './service.js';
+import { DEFAULT_QUERY_LIMITS } from './limits.js';
 
 /** The query API's configuration keys, the same for `serve` and `attach` (config file and flags). */
 export interface QueryConfig {
@@ -11,6 +11,14 @@ export interface QueryConfig {
   defaultPageSize: number;
   /** Largest MQTT query payload, in bytes. */
   maxQueryBytes: number;
+  /** Deepest JSON nesting of an MQTT query. */
+  maxQueryDepth: number;
+  /** MQTT queries per second (and burst) per client id; beyond it, error 429. 0 = no limit. */
+  queryRatePerClient: number;
+  queryBurstPerClient: number;
+  /** HTTP /v1 requests per second (and burst) per source address; beyond it, HTTP 429. 0 = no limit. */
+  httpQueryRatePerIp: number;
+  httpQueryBurstPerIp: number;
 }
 
 export const DEFAULT_QUERY_CONFIG: QueryConfig = {
@@ -18,6 +26,11 @@ export const DEFAULT_QUERY_CONFIG: QueryConfig = {
   maxPageSize: DEFAULT_QUERY_LIMITS.maxPageSize,
   defaultPageSize: DEFAULT_QUERY_LIMITS.defaultPageSize,
   maxQueryBytes: DEFAULT_QUERY_LIMITS.maxRequestBytes,
+  maxQueryDepth: DEFAULT_QUERY_LIMITS.maxDepth,
+  queryRatePerClient: DEFAULT_QUERY_LIMITS.ratePerClient,
+  queryBurstPerClient: DEFAULT_QUERY_LIMITS.burstPerClient,
+  httpQueryRatePerIp: DEFAULT_QUERY_LIMITS.httpRatePerAddress,
+  httpQueryBurstPerIp: DEFAULT_QUERY_LIMITS.httpBurstPerAddress,
 };
 
 /** JSON Schema properties for the keys above, spread into each mode's config schema. */
@@ -27,6 +40,11 @@ export const QUERY_CONFIG_PROPERTIES = {
   maxPageSize: { type: 'integer', minimum: 1, maximum: 100_000, nullable: true },
   defaultPageSize: { type: 'integer', minimum: 1, maximum: 100_000, nullable: true },
   maxQueryBytes: { type: 'integer', minimum: 256, maximum: 16 * 1024 * 1024, nullable: true },
+  maxQueryDepth: { type: 'integer', minimum: 3, maximum: 1000, nullable: true },
+  queryRatePerClient: { type: 'number', minimum: 0, maximum: 1_000_000, nullable: true },
+  queryBurstPerClient: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
+  httpQueryRatePerIp: { type: 'number', minimum: 0, maximum: 1_000_000, nullable: true },
+  httpQueryBurstPerIp: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
 } as const;
 
 /** What spans the keys; the problem in words, or undefined when the config is consistent. */

@@ -1,5 +1,6 @@
 import { RefusalLog } from '../broker/refusal-log.js';
 import type { Logger } from '../log.js';
+import { QueryRateLimit } from './rate-limit.js';
 import { QueryCode, type QueryService, type ReplyBody, type WatchScope } from './service.js';
 
 /** Who asked: the reply goes to `clientId`; the answer is scoped to what `userId` may watch. */
@@ -37,7 +38,15 @@ export interface QueryEndpoint {
  */
 export function answerQueries(endpoint: QueryEndpoint, service: QueryService, log: Logger): void {
   const refusals = new RefusalLog(log);
+  const rate = new QueryRateLimit(service.limits.ratePerClient, service.limits.burstPerClient, 'client');
   endpoint.onQuery(({ clientId, userId, scope, policy }, payload) => {
+    // Over its rate, a client's query is answered 429 at once: no wait for the model, no read.
+    const tooMany = rate.take(clientId);
+    if (tooMany) {
+      refusals.warn('query refused', { clientId, userId, reason: tooMany.content });
+      endpoint.reply(clientId, service.refuse(payload, tooMany, 'mqtt'));
+      return;
+    }
     (async () => {
       const body = await service.request(payload, 'mqtt', scope);
       if ('error' in body && body.error.code === QueryCode.FORBIDDEN) {

@@ -3,6 +3,8 @@ import { invalidIdReason } from '../core/ids.js';
 import type { PresenceTracker } from '../core/tracker.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { Checked } from '../schemas/ajv.js';
+import { jsonDepthOver } from './json-depth.js';
+import { DEFAULT_QUERY_LIMITS, type QueryLimits } from './limits.js';
 import {
   checkEnvelope,
   checkGroupHereNow,
@@ -17,33 +19,7 @@ import {
 /** The read side of the presence model: all a query needs, whichever edge (serve, attach) owns it. */
 export type PresenceReader = Pick<PresenceTracker, 'user' | 'users' | 'groupPage' | 'groupOnlineCounts' | 'settled'>;
 
-export interface QueryLimits {
-  /** Most ids in one hereNow / groupOnlineCount call. */
-  maxIds: number;
-  /** Largest groupHereNow page. */
-  maxPageSize: number;
-  /** Page size when groupHereNow is given no limit. */
-  defaultPageSize: number;
-  /** Largest MQTT request payload, in bytes. */
-  maxRequestBytes: number;
-}
-
-export const DEFAULT_QUERY_LIMITS: QueryLimits = {
-  maxIds: 200,
-  maxPageSize: 1000,
-  defaultPageSize: 100,
-  maxRequestBytes: 64 * 1024,
-};
-
-/** The limits from the config keys they are set by (`serve` and `attach` share them). */
-export function queryLimits(config: { maxQueryIds: number; maxPageSize: number; defaultPageSize: number; maxQueryBytes: number }): QueryLimits {
-  return {
-    maxIds: config.maxQueryIds,
-    maxPageSize: config.maxPageSize,
-    defaultPageSize: config.defaultPageSize,
-    maxRequestBytes: config.maxQueryBytes,
-  };
-}
+export { DEFAULT_QUERY_LIMITS, queryLimits, type QueryLimits } from './limits.js';
 
 /** Error codes, HTTP's where one fits, so both transports speak the same numbers. */
 export const QueryCode = {
@@ -52,6 +28,7 @@ export const QueryCode = {
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   TOO_LARGE: 413,
+  TOO_MANY_REQUESTS: 429,
   INTERNAL: 500,
 } as const;
 
@@ -180,14 +157,27 @@ export class QueryService {
     return answer.ok ? { id, result: answer.result } : { id, error: answer.error };
   }
 
+  /**
+   * The reply to a request refused before any work (the rate limit's 429): its id is echoed when the
+   * envelope can be read within the size and depth bounds, and it is observed as method `limited`.
+   */
+  refuse(payload: Buffer | string, error: QueryError, via: Transport): ErrorReply {
+    const started = process.hrtime.bigint();
+    const envelope = this.open(payload);
+    this.observed('limited', via, error.code, started);
+    return { id: envelope.ok ? envelope.value.id : envelope.reply.id, error };
+  }
+
   private open(payload: Buffer | string): { ok: true; value: QueryEnvelope } | { ok: false; reply: ErrorReply } {
     const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
     if (size > this.limits.maxRequestBytes) {
       return refusal(null, QueryCode.TOO_LARGE, `request of ${size} bytes is over the ${this.limits.maxRequestBytes}-byte limit`);
     }
+    const text = typeof payload === 'string' ? payload : payload.toString('utf8');
+    if (jsonDepthOver(text, this.limits.maxDepth)) return refusal(null, QueryCode.TOO_LARGE, `request is nested deeper than ${this.limits.maxDepth} levels`);
     let parsed: unknown;
     try {
-      parsed = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
+      parsed = JSON.parse(text);
     } catch {
       return refusal(null, QueryCode.BAD_REQUEST, 'request is not valid JSON');
     }
