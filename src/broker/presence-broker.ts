@@ -12,6 +12,7 @@ import { capOfflineQueues, type OfflineQueues, type OutgoingPersistence } from '
 import { guardPackets } from './packet-guard.js';
 import { RefusalLog } from './refusal-log.js';
 import { indexRetained } from './retained-index.js';
+import { endReplaysWithClients, type RetainedReplays } from './retained-replay.js';
 import { guardSubscriptionStore } from './subscription-store-guard.js';
 import { wireLifecycle } from './lifecycle.js';
 import { authorizePublish, forward, type QueryHandler } from './publish.js';
@@ -40,6 +41,8 @@ export class PresenceBroker {
   readonly security: Security;
   /** The persistent sessions' message queues (bounded). */
   readonly offlineQueues: OfflineQueues;
+  /** Retained replays answering SUBSCRIBEs (they end with their client). */
+  readonly retainedReplays: RetainedReplays;
   private readonly ctx: BrokerContext;
   private closing = false;
   private queryHandler: QueryHandler | undefined;
@@ -58,6 +61,7 @@ export class PresenceBroker {
       deliverable: (packet) => !packet.clientId || !(topics.isUnderPrefix(String(packet.topic)) || String(packet.topic).startsWith('$SYS')),
       onFull: (clientId) => queueLog.warn('message queue full: dropping the oldest messages', { clientId, maxQueuedMessages }),
     });
+    this.retainedReplays = endReplaysWithClients(aedes, persistenceOf(aedes));
     this.security = options.security ?? new Security({ log: options.log });
     const security = this.security;
     this.tracker =
@@ -152,7 +156,8 @@ export const DEFAULT_MAX_QUEUED_MESSAGES = 1000;
 
 /** aedes' in-memory persistence, whose methods the product replaces or wraps (see each file). */
 function persistenceOf(aedes: Aedes) {
-  type Persistence = Parameters<typeof indexRetained>[0] & Parameters<typeof guardSubscriptionStore>[0] & OutgoingPersistence;
+  type Persistence = Parameters<typeof indexRetained>[0] & Parameters<typeof guardSubscriptionStore>[0] & OutgoingPersistence &
+    Parameters<typeof endReplaysWithClients>[1];
   return (aedes as unknown as { persistence: Persistence }).persistence;
 }
 
