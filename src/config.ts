@@ -35,6 +35,8 @@ export interface ServeConfig extends QueryConfig, Limits {
   // Limits (src/auth/limits.ts; 0 disables a rate limit, the others are hard caps) come with `Limits`.
   /** QoS 1/2 messages held per persistent session (clean=false) while away or unacknowledged. */
   maxQueuedMessages: number;
+  /** Inbound QoS 2 messages awaiting PUBREL per client id, across its connections; one more closes the connection. */
+  maxInflightMessages: number;
   /** Local processes (and anything a local proxy forwards) are not rate limited unless this is false. */
   connectRateExemptLoopback: boolean;
   // The query API (apiToken, limits): src/queries/config.ts, shared with attach mode.
@@ -57,6 +59,7 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   maxUserIdsPerSubscribe: 500,
   maxPacketBytes: 1024 * 1024,
   maxQueuedMessages: 1000,
+  maxInflightMessages: 100,
   connectRatePerIp: 20,
   connectBurstPerIp: 100,
   connectRateExemptLoopback: true,
@@ -92,6 +95,7 @@ const schema: JSONSchemaType<Partial<ServeConfig>> = {
     maxUserIdsPerSubscribe: { type: 'integer', minimum: 1, maximum: 65_535, nullable: true },
     maxPacketBytes: { type: 'integer', minimum: 1024, maximum: 268_435_455, nullable: true },
     maxQueuedMessages: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
+    maxInflightMessages: { type: 'integer', minimum: 1, maximum: 65_535, nullable: true },
     connectRatePerIp: { type: 'number', minimum: 0, maximum: 1_000_000, nullable: true },
     connectBurstPerIp: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
     connectRateExemptLoopback: { type: 'boolean', nullable: true },

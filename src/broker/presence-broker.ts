@@ -10,6 +10,7 @@ import type { BrokerContext } from './context.js';
 import { EventPublisher, aedesSender } from './event-publisher.js';
 import { capOfflineQueues, type OfflineQueues, type OutgoingPersistence } from './offline-queue.js';
 import { guardPackets } from './packet-guard.js';
+import { boundInflightQoS2, type IncomingPersistence, type InflightQoS2 } from './inflight-guard.js';
 import { RefusalLog } from './refusal-log.js';
 import { indexRetained } from './retained-index.js';
 import { endReplaysWithClients, type RetainedReplays } from './retained-replay.js';
@@ -31,6 +32,8 @@ export interface PresenceBrokerOptions {
   security?: Security;
   /** QoS 1/2 messages held per persistent session (docs/security.md); default 1000, like Mosquitto. */
   maxQueuedMessages?: number;
+  /** Unreleased inbound QoS 2 messages (awaiting PUBREL) per client id (docs/security.md); default 100. */
+  maxInflightMessages?: number;
 }
 
 /** An Aedes broker whose own connection, subscription and will events drive the presence model. */
@@ -41,6 +44,8 @@ export class PresenceBroker {
   readonly security: Security;
   /** The persistent sessions' message queues (bounded). */
   readonly offlineQueues: OfflineQueues;
+  /** Inbound QoS 2 messages awaiting PUBREL (bounded per client id). */
+  readonly inflightQoS2: InflightQoS2;
   /** Retained replays answering SUBSCRIBEs (they end with their client). */
   readonly retainedReplays: RetainedReplays;
   private readonly ctx: BrokerContext;
@@ -62,6 +67,15 @@ export class PresenceBroker {
       onFull: (clientId) => queueLog.warn('message queue full: dropping the oldest messages', { clientId, maxQueuedMessages }),
     });
     this.retainedReplays = endReplaysWithClients(aedes, persistenceOf(aedes));
+    const maxInflightMessages = options.maxInflightMessages ?? DEFAULT_MAX_INFLIGHT_MESSAGES;
+    const inflightLog = new RefusalLog(options.log);
+    this.inflightQoS2 = boundInflightQoS2(persistenceOf(aedes), {
+      maxPerClient: maxInflightMessages,
+      onRefused: (clientId) => {
+        inflightLog.warn('connection closed', { clientId, reason: `too many unreleased QoS 2 messages (limit ${maxInflightMessages})` });
+        options.onRefused?.('connection', 'too many unreleased QoS 2 messages');
+      },
+    });
     this.security = options.security ?? new Security({ log: options.log });
     const security = this.security;
     this.tracker =
@@ -153,11 +167,12 @@ export class PresenceBroker {
 }
 
 export const DEFAULT_MAX_QUEUED_MESSAGES = 1000;
+export const DEFAULT_MAX_INFLIGHT_MESSAGES = 100;
 
 /** aedes' in-memory persistence, whose methods the product replaces or wraps (see each file). */
 function persistenceOf(aedes: Aedes) {
   type Persistence = Parameters<typeof indexRetained>[0] & Parameters<typeof guardSubscriptionStore>[0] & OutgoingPersistence &
-    Parameters<typeof endReplaysWithClients>[1];
+    Parameters<typeof endReplaysWithClients>[1] & IncomingPersistence;
   return (aedes as unknown as { persistence: Persistence }).persistence;
 }
 
