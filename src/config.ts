@@ -37,6 +37,8 @@ export interface ServeConfig extends QueryConfig, Limits {
   maxQueuedMessages: number;
   /** Inbound QoS 2 messages awaiting PUBREL per client id, across its connections; one more closes the connection. */
   maxInflightMessages: number;
+  /** Seconds a persistent session (clean=false) outlives its last connection; 0 = forever (Mosquitto's default). */
+  persistentSessionExpiry: number;
   /** Local processes (and anything a local proxy forwards) are not rate limited unless this is false. */
   connectRateExemptLoopback: boolean;
   // The query API (apiToken, limits): src/queries/config.ts, shared with attach mode.
@@ -60,6 +62,7 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   maxPacketBytes: 1024 * 1024,
   maxQueuedMessages: 1000,
   maxInflightMessages: 100,
+  persistentSessionExpiry: 0,
   connectRatePerIp: 20,
   connectBurstPerIp: 100,
   connectRateExemptLoopback: true,
@@ -96,6 +99,7 @@ const schema: JSONSchemaType<Partial<ServeConfig>> = {
     maxPacketBytes: { type: 'integer', minimum: 1024, maximum: 268_435_455, nullable: true },
     maxQueuedMessages: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
     maxInflightMessages: { type: 'integer', minimum: 1, maximum: 65_535, nullable: true },
+    persistentSessionExpiry: { type: 'integer', minimum: 0, maximum: 31_536_000, nullable: true },
     connectRatePerIp: { type: 'number', minimum: 0, maximum: 1_000_000, nullable: true },
     connectBurstPerIp: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
     connectRateExemptLoopback: { type: 'boolean', nullable: true },

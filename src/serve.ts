@@ -10,6 +10,7 @@ import { createHttpServer } from './http/server.js';
 import { Router, sendJson } from './http/router.js';
 import { registerBrowserAssets } from './http/browser-assets.js';
 import type { Logger } from './log.js';
+import type { Scheduler } from './core/tracker.js';
 import { QueryService, queryLimits } from './queries/service.js';
 
 export interface RunningServer {
@@ -24,7 +25,13 @@ export interface RunningServer {
 }
 
 /** `serve`: the embedded broker with presence, on TCP and on WebSocket beside the HTTP API. */
-export async function startServer(config: ServeConfig, log: Logger, extras: SecurityExtras = {}): Promise<RunningServer> {
+/** What a caller (or a test) may plug into `startServer` beside the config. */
+export interface ServerExtras extends SecurityExtras {
+  /** The broker's timers (persistent session expiry); real time by default. */
+  scheduler?: Scheduler;
+}
+
+export async function startServer(config: ServeConfig, log: Logger, extras: ServerExtras = {}): Promise<RunningServer> {
   const authenticated = authenticationConfigured(config) || (extras.authenticators?.length ?? 0) > 0;
   if (!isLoopback(config.host) && !config.allowAnonymous && !authenticated) {
     throw new ConfigError(
@@ -41,6 +48,8 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
     maxDataBytes: config.maxDataBytes,
     maxQueuedMessages: config.maxQueuedMessages,
     maxInflightMessages: config.maxInflightMessages,
+    persistentSessionExpiryMs: config.persistentSessionExpiry * 1000,
+    scheduler: extras.scheduler,
     log,
     onPublished: (event) => metrics.eventPublished(event),
     onRefused: (what, reason) => metrics.refused(what, reason),

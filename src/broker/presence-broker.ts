@@ -2,7 +2,7 @@ import { Aedes, type Client } from 'aedes';
 import type { Viewer } from '../auth/policy.js';
 import { Security } from '../auth/security.js';
 import type { PresenceEvent } from '../core/events.js';
-import { PresenceTracker } from '../core/tracker.js';
+import { PresenceTracker, realScheduler, type Scheduler } from '../core/tracker.js';
 import type { Logger } from '../log.js';
 import { Topics, type TopicLayout } from '../topics.js';
 import { authenticate } from './authenticate.js';
@@ -10,6 +10,7 @@ import type { BrokerContext } from './context.js';
 import { EventPublisher, aedesSender } from './event-publisher.js';
 import { capOfflineQueues, type OfflineQueues, type OutgoingPersistence } from './offline-queue.js';
 import { guardPackets } from './packet-guard.js';
+import { expirePersistentSessions, type SessionExpiry, type SessionPersistence } from './session-expiry.js';
 import { boundInflightQoS2, type IncomingPersistence, type InflightQoS2 } from './inflight-guard.js';
 import { RefusalLog } from './refusal-log.js';
 import { indexRetained } from './retained-index.js';
@@ -34,6 +35,10 @@ export interface PresenceBrokerOptions {
   maxQueuedMessages?: number;
   /** Unreleased inbound QoS 2 messages (awaiting PUBREL) per client id (docs/security.md); default 100. */
   maxInflightMessages?: number;
+  /** Milliseconds a persistent session outlives its last connection; 0 (default) = forever. */
+  persistentSessionExpiryMs?: number;
+  /** Timers of the broker's own (session expiry); real time unless a test drives them. */
+  scheduler?: Scheduler;
 }
 
 /** An Aedes broker whose own connection, subscription and will events drive the presence model. */
@@ -44,6 +49,8 @@ export class PresenceBroker {
   readonly security: Security;
   /** The persistent sessions' message queues (bounded). */
   readonly offlineQueues: OfflineQueues;
+  /** Persistent sessions waiting to expire. */
+  readonly sessionExpiry: SessionExpiry;
   /** Inbound QoS 2 messages awaiting PUBREL (bounded per client id). */
   readonly inflightQoS2: InflightQoS2;
   /** Retained replays answering SUBSCRIBEs (they end with their client). */
@@ -109,6 +116,14 @@ export class PresenceBroker {
     aedes.on('clientError', (client, error) => options.log.debug('client error', { clientId: client?.id, error: error.message }));
     aedes.on('connectionError', (client, error) => options.log.debug('connection error', { clientId: client?.id, error: error.message }));
     wireLifecycle(aedes, this.ctx);
+    this.sessionExpiry = expirePersistentSessions(aedes, {
+      expiryMs: options.persistentSessionExpiryMs ?? 0,
+      scheduler: options.scheduler ?? realScheduler,
+      persistence: persistenceOf(aedes),
+      clearQueue: (clientId) => this.offlineQueues.clear(clientId),
+      connected: (clientId) => this.ctx.sessions.current(clientId) !== undefined,
+      onExpired: (clientId) => options.log.info('persistent session expired', { clientId, expiryMs: options.persistentSessionExpiryMs }),
+    });
     guardPackets(aedes, this.ctx);
   }
 
@@ -172,7 +187,7 @@ export const DEFAULT_MAX_INFLIGHT_MESSAGES = 100;
 /** aedes' in-memory persistence, whose methods the product replaces or wraps (see each file). */
 function persistenceOf(aedes: Aedes) {
   type Persistence = Parameters<typeof indexRetained>[0] & Parameters<typeof guardSubscriptionStore>[0] & OutgoingPersistence &
-    Parameters<typeof endReplaysWithClients>[1] & IncomingPersistence;
+    Parameters<typeof endReplaysWithClients>[1] & IncomingPersistence & SessionPersistence;
   return (aedes as unknown as { persistence: Persistence }).persistence;
 }
 
