@@ -39,6 +39,10 @@ export interface ServeConfig extends QueryConfig, IntervalConfig, Limits, Webhoo
   // Limits (src/auth/limits.ts; 0 disables a rate limit, the others are hard caps) come with `Limits`.
   /** QoS 1/2 messages held per persistent session (clean=false) while away or unacknowledged. */
   maxQueuedMessages: number;
+  /** Inbound QoS 2 messages awaiting PUBREL per client id, across its connections; one more closes the connection. */
+  maxInflightMessages: number;
+  /** Seconds a persistent session (clean=false) outlives its last connection; 0 = forever (Mosquitto's default). */
+  persistentSessionExpiry: number;
   /** Local processes (and anything a local proxy forwards) are not rate limited unless this is false. */
   connectRateExemptLoopback: boolean;
   // Failed logins (docs/security.md, src/auth/login-throttle.ts): free failures, then an exponential back-off.
@@ -70,6 +74,8 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   maxUserIdsPerSubscribe: 500,
   maxPacketBytes: 1024 * 1024,
   maxQueuedMessages: 1000,
+  maxInflightMessages: 100,
+  persistentSessionExpiry: 0,
   connectRatePerIp: 20,
   connectBurstPerIp: 100,
   connectRateExemptLoopback: true,
@@ -112,6 +118,8 @@ const schema: JSONSchemaType<Partial<ServeConfig>> = {
     maxUserIdsPerSubscribe: { type: 'integer', minimum: 1, maximum: 65_535, nullable: true },
     maxPacketBytes: { type: 'integer', minimum: 1024, maximum: 268_435_455, nullable: true },
     maxQueuedMessages: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
+    maxInflightMessages: { type: 'integer', minimum: 1, maximum: 65_535, nullable: true },
+    persistentSessionExpiry: { type: 'integer', minimum: 0, maximum: 31_536_000, nullable: true },
     connectRatePerIp: { type: 'number', minimum: 0, maximum: 1_000_000, nullable: true },
     connectBurstPerIp: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
     connectRateExemptLoopback: { type: 'boolean', nullable: true },

@@ -12,6 +12,7 @@ import { registerBrowserAssets } from './http/browser-assets.js';
 import type { Logger } from './log.js';
 import type { FeedHooks } from './feed/intervals.js';
 import { intervalMetrics } from './feed/interval-metrics.js';
+import type { Scheduler } from './core/tracker.js';
 import { QueryService, queryLimits } from './queries/service.js';
 import { WebhookFeed } from './feed/webhooks.js';
 
@@ -26,8 +27,14 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** What a caller (or a test) may plug into `startServer` beside the config. */
+export interface ServerExtras extends SecurityExtras {
+  /** The broker's timers (persistent session expiry); real time by default. */
+  scheduler?: Scheduler;
+}
+
 /** `serve`: the embedded broker with presence, on TCP and on WebSocket beside the HTTP API. */
-export async function startServer(config: ServeConfig, log: Logger, extras: SecurityExtras = {}, feed: FeedHooks = {}): Promise<RunningServer> {
+export async function startServer(config: ServeConfig, log: Logger, extras: ServerExtras = {}, feed: FeedHooks = {}): Promise<RunningServer> {
   const authenticated = authenticationConfigured(config) || (extras.authenticators?.length ?? 0) > 0;
   if (!isLoopback(config.host) && !config.allowAnonymous && !authenticated) {
     throw new ConfigError(
@@ -44,6 +51,9 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
     graceMs: config.graceMs,
     maxDataBytes: config.maxDataBytes,
     maxQueuedMessages: config.maxQueuedMessages,
+    maxInflightMessages: config.maxInflightMessages,
+    persistentSessionExpiryMs: config.persistentSessionExpiry * 1000,
+    scheduler: extras.scheduler,
     intervals: {
       announceMax: config.announceMax,
       intervalMs: config.intervalMs,

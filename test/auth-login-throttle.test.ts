@@ -25,7 +25,7 @@ t.test('a flood of wrong passwords for one account spends a few checks, then is 
   const usersFile = join(t.testdir(), 'users.json');
   writeFileSync(usersFile, JSON.stringify({ users: { alice: { password: await hashPassword('pw-alice') }, bob: { password: await hashPassword('pw-bob') } } }));
   const clock = testClock();
-  const { mqttUrl, httpUrl, logs } = await serve(t, { usersFile, loginFailuresPerAccount: 5, loginFailuresPerIp: 20 }, {}, { now: clock.now });
+  const { mqttUrl, httpUrl, logs } = await serve(t, { usersFile, loginFailuresPerAccount: 5, loginFailuresPerIp: 20 }, { now: clock.now });
 
   const timedLogin = async (clientId: string) => {
     const started = performance.now();
@@ -62,7 +62,7 @@ t.test('a flood of wrong passwords for one account spends a few checks, then is 
 t.test('the back-off doubles with each further failure, up to its maximum', async (t) => {
   const usersFile = await usersFileWith(t.testdir(), ['alice']);
   const clock = testClock();
-  const { mqttUrl, logs } = await serve(t, { usersFile, loginFailuresPerAccount: 2, loginBackoffMs: 1000, loginBackoffMaxMs: 4000 }, {}, { now: clock.now });
+  const { mqttUrl, logs } = await serve(t, { usersFile, loginFailuresPerAccount: 2, loginBackoffMs: 1000, loginBackoffMaxMs: 4000 }, { now: clock.now });
   const wrong = () => refusedCode(mqttUrl, { clientId: 'a', username: 'alice', password: 'wrong' });
   const waits: string[] = [];
   t.same([await wrong(), await wrong()], [4, 4], 'two free failures');
@@ -78,7 +78,7 @@ t.test('the back-off doubles with each further failure, up to its maximum', asyn
 t.test('failures from one address across accounts put the address in back-off; another address is unaffected', async (t) => {
   const usersFile = await usersFileWith(t.testdir(), ['u1', 'u2', 'u3', 'bob']);
   const clock = testClock();
-  const { server, logs } = await serve(t, { usersFile, loginFailuresPerIp: 3, loginFailuresPerAccount: 10 }, {}, { now: clock.now });
+  const { server, logs } = await serve(t, { usersFile, loginFailuresPerIp: 3, loginFailuresPerAccount: 10 }, { now: clock.now });
   const from = (localAddress: string, options: IClientOptions) => connectFrom(server.mqttPort, localAddress, options);
   for (const user of ['u1', 'u2', 'u3']) t.equal(await from('127.0.0.1', { clientId: user, username: user, password: 'wrong' }), 4);
   t.equal(await from('127.0.0.1', { clientId: 'bob-1', username: 'bob', password: 'pw-bob' }), 3, 'the guessing address is in back-off, for every account');

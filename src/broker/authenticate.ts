@@ -5,6 +5,7 @@ import { parseConnAnnouncement } from '../announcements.js';
 import type { UserData } from '../core/events.js';
 import type { BrokerContext } from './context.js';
 import { RefusalLog } from './refusal-log.js';
+import { connectStringRefusal } from './string-guard.js';
 import type { Identity } from './sessions.js';
 
 /** CONNACK return codes of MQTT 3.1.1 that a refusal can carry. */
@@ -55,6 +56,8 @@ async function decide(ctx: BrokerContext, client: Client, username: string | und
   if (!security.admitConnectFrom(address)) {
     return refuse(SERVER_UNAVAILABLE, `connect rate exceeded: more than ${security.limits.connectRatePerIp}/s from ${address}`);
   }
+  const malformed = connectStringRefusal(client, username);
+  if (malformed) return refuse(malformed.code, malformed.reason);
   const clientIdProblem = invalidIdReason(client.id);
   if (clientIdProblem) return refuse(IDENTIFIER_REJECTED, `invalid client id: ${clientIdProblem}`);
 

@@ -30,6 +30,8 @@ export interface OfflineQueues {
   readonly sessions: number;
   /** Messages dropped because a queue was full, since start. */
   readonly dropped: number;
+  /** Drops every message held for a client id (its persistent session expired). */
+  clear(clientId: string): void;
 }
 
 export interface OfflineQueueOptions {
@@ -139,6 +141,11 @@ export function capOfflineQueues(persistence: OutgoingPersistence, options: Offl
     },
     get dropped() {
       return dropped;
+    },
+    clear: (clientId) => {
+      total -= queues.get(clientId)?.length ?? 0;
+      queues.delete(clientId);
+      full.delete(clientId);
     },
   };
 }

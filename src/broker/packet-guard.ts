@@ -1,5 +1,6 @@
 import type { Aedes, Client } from 'aedes';
 import type { BrokerContext } from './context.js';
+import { guardStrings, type StringParser } from './string-guard.js';
 
 interface RawParser {
   packet: { length: number };
@@ -21,7 +22,8 @@ export function userFiltersAlongside(subscription: object): number {
  *   as its header is read, before its body is buffered (mqtt.js-packet accepts up to 256 MiB otherwise);
  * - SUBSCRIBE batches: aedes authorizes subscriptions one by one, so the count of user filters in the
  *   whole packet is noted on each subscription for `authorizeSubscribe` to read.
- * Both reach into mqtt-packet's parser; test/auth-limits.test.ts fails loudly if its shape changes.
+ * - UTF-8 strings: checked as bytes (string-guard.ts).
+ * All reach into mqtt-packet's parser; test/auth-limits.test.ts fails loudly if its shape changes.
  */
 export function guardPackets(aedes: Aedes, ctx: BrokerContext): void {
   const handle = aedes.handle;
@@ -46,6 +48,7 @@ export function guardPackets(aedes: Aedes, ctx: BrokerContext): void {
       }
       return done;
     };
+    guardStrings(parser as unknown as StringParser, client, ctx);
     parser.prependListener('packet', (packet) => {
       if (packet.cmd !== 'subscribe' || !packet.subscriptions) return;
       const count = packet.subscriptions.filter((s) => s.topic.startsWith(userFilter)).length;

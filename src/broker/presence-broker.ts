@@ -2,7 +2,7 @@ import { Aedes, type Client } from 'aedes';
 import { MemoryClientIdOwnership, type ClientIdOwnership } from '../auth/client-ids.js';
 import type { Viewer } from '../auth/policy.js';
 import { Security } from '../auth/security.js';
-import { PresenceTracker } from '../core/tracker.js';
+import { PresenceTracker, realScheduler, type Scheduler } from '../core/tracker.js';
 import type { Logger } from '../log.js';
 import { Topics, type TopicLayout } from '../topics.js';
 import { authenticate } from './authenticate.js';
@@ -12,8 +12,11 @@ import { DEFAULT_INTERVAL_CONFIG } from '../feed/interval-config.js';
 import { intervalStage, type FeedEvent, type IntervalAggregator, type IntervalStageOptions } from '../feed/intervals.js';
 import { capOfflineQueues, type OfflineQueues, type OutgoingPersistence } from './offline-queue.js';
 import { guardPackets } from './packet-guard.js';
+import { expirePersistentSessions, type SessionExpiry, type SessionPersistence } from './session-expiry.js';
+import { boundInflightQoS2, type IncomingPersistence, type InflightQoS2 } from './inflight-guard.js';
 import { RefusalLog } from './refusal-log.js';
 import { indexRetained } from './retained-index.js';
+import { endReplaysWithClients, type RetainedReplays } from './retained-replay.js';
 import { guardSubscriptionStore } from './subscription-store-guard.js';
 import { wireLifecycle } from './lifecycle.js';
 import { authorizePublish, forward, type QueryHandler } from './publish.js';
@@ -36,6 +39,12 @@ export interface PresenceBrokerOptions {
   intervals?: IntervalStageOptions;
   /** Client-id ownership (authentication on); default in memory. A cluster passes a shared one. */
   clientIds?: ClientIdOwnership;
+  /** Unreleased inbound QoS 2 messages (awaiting PUBREL) per client id (docs/security.md); default 100. */
+  maxInflightMessages?: number;
+  /** Milliseconds a persistent session outlives its last connection; 0 (default) = forever. */
+  persistentSessionExpiryMs?: number;
+  /** Timers of the broker's own (session expiry); real time unless a test drives them. */
+  scheduler?: Scheduler;
 }
 
 /** An Aedes broker whose own connection, subscription and will events drive the presence model. */
@@ -48,6 +57,12 @@ export class PresenceBroker {
   readonly security: Security;
   /** The persistent sessions' message queues (bounded). */
   readonly offlineQueues: OfflineQueues;
+  /** Persistent sessions waiting to expire. */
+  readonly sessionExpiry: SessionExpiry;
+  /** Inbound QoS 2 messages awaiting PUBREL (bounded per client id). */
+  readonly inflightQoS2: InflightQoS2;
+  /** Retained replays answering SUBSCRIBEs (they end with their client). */
+  readonly retainedReplays: RetainedReplays;
   private readonly ctx: BrokerContext;
   private closing = false;
   private queryHandler: QueryHandler | undefined;
@@ -65,6 +80,16 @@ export class PresenceBroker {
       // what a client published under the prefix or $SYS goes to no one (publish.ts `forward`)
       deliverable: (packet) => !packet.clientId || !(topics.isUnderPrefix(String(packet.topic)) || String(packet.topic).startsWith('$SYS')),
       onFull: (clientId) => queueLog.warn('message queue full: dropping the oldest messages', { clientId, maxQueuedMessages }),
+    });
+    this.retainedReplays = endReplaysWithClients(aedes, persistenceOf(aedes));
+    const maxInflightMessages = options.maxInflightMessages ?? DEFAULT_MAX_INFLIGHT_MESSAGES;
+    const inflightLog = new RefusalLog(options.log);
+    this.inflightQoS2 = boundInflightQoS2(persistenceOf(aedes), {
+      maxPerClient: maxInflightMessages,
+      onRefused: (clientId) => {
+        inflightLog.warn('connection closed', { clientId, reason: `too many unreleased QoS 2 messages (limit ${maxInflightMessages})` });
+        options.onRefused?.('connection', 'too many unreleased QoS 2 messages');
+      },
     });
     this.security = options.security ?? new Security({ log: options.log });
     const security = this.security;
@@ -106,6 +131,14 @@ export class PresenceBroker {
     aedes.on('clientError', (client, error) => options.log.debug('client error', { clientId: client?.id, error: error.message }));
     aedes.on('connectionError', (client, error) => options.log.debug('connection error', { clientId: client?.id, error: error.message }));
     wireLifecycle(aedes, this.ctx);
+    this.sessionExpiry = expirePersistentSessions(aedes, {
+      expiryMs: options.persistentSessionExpiryMs ?? 0,
+      scheduler: options.scheduler ?? realScheduler,
+      persistence: persistenceOf(aedes),
+      clearQueue: (clientId) => this.offlineQueues.clear(clientId),
+      connected: (clientId) => this.ctx.sessions.current(clientId) !== undefined,
+      onExpired: (clientId) => options.log.info('persistent session expired', { clientId, expiryMs: options.persistentSessionExpiryMs }),
+    });
     guardPackets(aedes, this.ctx);
   }
 
@@ -165,10 +198,12 @@ export class PresenceBroker {
 }
 
 export const DEFAULT_MAX_QUEUED_MESSAGES = 1000;
+export const DEFAULT_MAX_INFLIGHT_MESSAGES = 100;
 
 /** aedes' in-memory persistence, whose methods the product replaces or wraps (see each file). */
 function persistenceOf(aedes: Aedes) {
-  type Persistence = Parameters<typeof indexRetained>[0] & Parameters<typeof guardSubscriptionStore>[0] & OutgoingPersistence;
+  type Persistence = Parameters<typeof indexRetained>[0] & Parameters<typeof guardSubscriptionStore>[0] & OutgoingPersistence &
+    Parameters<typeof endReplaysWithClients>[1] & IncomingPersistence & SessionPersistence;
   return (aedes as unknown as { persistence: Persistence }).persistence;
 }
 

@@ -25,6 +25,8 @@ const SERVE_FLAGS: FlagTable = {
   'max-user-ids-per-subscribe': flag('maxUserIdsPerSubscribe', 'integer'),
   'max-packet-bytes': flag('maxPacketBytes', 'integer'),
   'max-queued-messages': flag('maxQueuedMessages', 'integer'),
+  'max-inflight-messages': flag('maxInflightMessages', 'integer'),
+  'persistent-session-expiry': flag('persistentSessionExpiry', 'integer'),
   'connect-rate-per-ip': flag('connectRatePerIp', 'integer'),
   'connect-burst-per-ip': flag('connectBurstPerIp', 'integer'),
 };

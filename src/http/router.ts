@@ -29,7 +29,11 @@ export class Router {
       if (!match) continue;
       pathMatched = true;
       if (route.method !== req.method && !(route.method === 'GET' && req.method === 'HEAD')) continue;
-      const params = match.slice(1).map((p) => safeDecode(p ?? ''));
+      const params = decodePathParams(match.slice(1));
+      if (typeof params === 'string') {
+        sendJson(res, 400, { error: { code: 400, content: params } });
+        return true;
+      }
       await route.handler(req, res, params, url);
       return true;
     }
@@ -41,12 +45,20 @@ export class Router {
   }
 }
 
-function safeDecode(part: string): string {
-  try {
-    return decodeURIComponent(part);
-  } catch {
-    return part;
+/**
+ * Percent-decodes captured path segments; a malformed escape (`%ZZ`, a lone `%`, bytes that are not
+ * UTF-8) is the string naming the problem, answered 400 like the same in the query string.
+ */
+function decodePathParams(parts: (string | undefined)[]): string[] | string {
+  const decoded: string[] = [];
+  for (const part of parts) {
+    try {
+      decoded.push(decodeURIComponent(part ?? ''));
+    } catch {
+      return `malformed percent-encoding in '${part}'`;
+    }
   }
+  return decoded;
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../log.js';
+import { answerClientError, pickMqttSubprotocol, refuseRaw, subprotocolRefusal } from './edge.js';
 import { Router, sendJson } from './router.js';
 
 export const MQTT_WS_PATH = '/mqtt';
@@ -16,7 +17,7 @@ export function createHttpServer(
   handleMqtt: (stream: Duplex, req: IncomingMessage) => void,
   log: Logger,
 ): Server {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024, handleProtocols: (offered) => pickMqttSubprotocol(offered) });
   const server = createServer((req, res) => {
     router.handle(req, res).then(
       (handled) => {
@@ -35,6 +36,12 @@ export function createHttpServer(
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
       return;
     }
+    const refusal = subprotocolRefusal(req);
+    if (refusal) {
+      log.debug('websocket upgrade refused', { reason: refusal });
+      refuseRaw(socket, 400, 'Bad Request', refusal);
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const stream = createWebSocketStream(ws);
       // aedes listens for errors on the stream it owns; this covers the gap until it does.
@@ -42,7 +49,7 @@ export function createHttpServer(
       handleMqtt(stream, req);
     });
   });
-  server.on('clientError', (_error, socket) => socket.destroy());
+  server.on('clientError', answerClientError);
   server.on('close', () => wss.close());
   return server;
 }

@@ -1,0 +1,75 @@
+import { isUtf8 } from 'node:buffer';
+import type { Client } from 'aedes';
+import type { BrokerContext } from './context.js';
+
+/** The part of mqtt-packet's parser this guard wraps (its private string decoder and read position). */
+export interface StringParser {
+  packet: { cmd?: string };
+  prependListener(event: 'packet', fn: (packet: { cmd: string }) => void): void;
+  _pos: number;
+  _list: { length: number; readUInt16BE(offset: number): number; slice(start: number, end: number): Buffer };
+  _parseString(maybeBuffer?: boolean): string | null;
+}
+
+/** Strings of a CONNECT that were ill-formed (or held U+0000), as mqtt-packet decoded them, per client. */
+const badConnectStrings = new WeakMap<Client, Set<string>>();
+
+/**
+ * Why a CONNECT's client id, username or will topic must be refused, if one of them was not
+ * well-formed UTF-8 or contained U+0000 on the wire [MQTT-1.5.3-1, -2]: the CONNACK code of that field.
+ */
+export function connectStringRefusal(client: Client, username: string | undefined): { code: number; reason: string } | undefined {
+  const bad = badConnectStrings.get(client);
+  if (!bad) return undefined;
+  const why = 'ill-formed UTF-8 or U+0000 (MQTT-1.5.3-1, -2)';
+  if (bad.has(client.id)) return { code: 2, reason: `invalid client id: ${why}` };
+  if (username !== undefined && bad.has(username)) return { code: 4, reason: `invalid username: ${why}` };
+  return { code: 5, reason: `invalid will topic: ${why}` };
+}
+
+/**
+ * Checks every UTF-8 string of every packet as bytes, before mqtt-packet decodes it (it would turn
+ * ill-formed bytes into U+FFFD, so distinct byte strings became one user id or topic).
+ * - CONNECT: the bad string is noted, and `authenticate` refuses the connection with the CONNACK code
+ *   of its field (the contract: an invalid id is refused with CONNACK 2 or 4), then aedes closes it.
+ * - Any other packet (PUBLISH topic, SUBSCRIBE and UNSUBSCRIBE filters): the connection is closed, as
+ *   MQTT 3.1.1 requires, when aedes comes to that packet (so in order: packets before it, the CONNECT
+ *   included, are answered), logged and counted. aedes closes the connection on a packet type it does
+ *   not know, which is what the packet is turned into; nothing of it is applied.
+ */
+export function guardStrings(parser: StringParser, client: Client, ctx: BrokerContext): void {
+  const parseString = parser._parseString;
+  parser._parseString = function checkedParseString(this: StringParser, maybeBuffer?: boolean) {
+    const bytes = stringBytes(this);
+    const problem = bytes && (!isUtf8(bytes) ? 'ill-formed UTF-8' : bytes.includes(0) ? 'U+0000' : undefined);
+    const result = parseString.call(this, maybeBuffer);
+    if (!problem || result === null) return result;
+    if (this.packet.cmd === 'connect') {
+      let bad = badConnectStrings.get(client);
+      if (!bad) badConnectStrings.set(client, (bad = new Set()));
+      bad.add(result);
+      return result;
+    }
+    malformed.set(this.packet, `${problem} in a ${this.packet.cmd ?? 'packet'} string (MQTT-1.5.3)`);
+    return result;
+  };
+  parser.prependListener('packet', (packet) => {
+    const reason = malformed.get(packet);
+    if (!reason) return;
+    ctx.log.warn('connection closed', { clientId: client.id ?? undefined, reason });
+    ctx.refused('connection', 'malformed string');
+    packet.cmd = 'malformed';
+  });
+}
+
+/** Packets (other than CONNECT) with a bad string, and what was wrong. */
+const malformed = new WeakMap<object, string>();
+
+/** The bytes of the length-prefixed string at the parser's position, or undefined if not all there. */
+function stringBytes(parser: StringParser): Buffer | undefined {
+  const at = parser._pos;
+  if (at + 2 > parser._list.length) return undefined;
+  const end = at + 2 + parser._list.readUInt16BE(at);
+  if (end > parser._list.length) return undefined;
+  return parser._list.slice(at + 2, end);
+}
