@@ -40,6 +40,7 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
     graceMs: config.graceMs,
     maxDataBytes: config.maxDataBytes,
     maxQueuedMessages: config.maxQueuedMessages,
+    maxUpdatesPerMinute: config.maxUpdatesPerMinute,
     log,
     onPublished: (event) => metrics.eventPublished(event),
     onRefused: (what, reason) => metrics.refused(what, reason),

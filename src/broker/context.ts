@@ -1,4 +1,5 @@
 import type { Security } from '../auth/security.js';
+import type { UpdateLimiter } from '../auth/update-limit.js';
 import type { PresenceTracker } from '../core/tracker.js';
 import type { Logger } from '../log.js';
 import type { Topics } from '../topics.js';
@@ -13,6 +14,8 @@ export interface BrokerContext {
   maxDataBytes: number;
   /** Authentication, watch policy and limits. */
   security: Security;
+  /** Data updates per connection per minute (announce.ts). */
+  updates: UpdateLimiter;
   /** Counts a refusal by kind and reason (metrics hang off this). */
   refused: (what: 'connection' | 'publish' | 'subscribe', reason: string) => void;
   /** True once shutdown has begun: lifecycle signals are then the shutdown's business. */

@@ -1,6 +1,7 @@
 import { Aedes, type Client } from 'aedes';
 import type { Viewer } from '../auth/policy.js';
 import { Security } from '../auth/security.js';
+import { UpdateLimiter } from '../auth/update-limit.js';
 import type { PresenceEvent } from '../core/events.js';
 import { PresenceTracker } from '../core/tracker.js';
 import type { Logger } from '../log.js';
@@ -30,6 +31,8 @@ export interface PresenceBrokerOptions {
   security?: Security;
   /** QoS 1/2 messages held per persistent session (docs/security.md); default 1000, like Mosquitto. */
   maxQueuedMessages?: number;
+  /** Data updates per connection per minute (PRODUCT.md "Data updates"); default 30, 0 = no limit. */
+  maxUpdatesPerMinute?: number;
 }
 
 /** An Aedes broker whose own connection, subscription and will events drive the presence model. */
@@ -40,6 +43,8 @@ export class PresenceBroker {
   readonly security: Security;
   /** The persistent sessions' message queues (bounded). */
   readonly offlineQueues: OfflineQueues;
+  /** The per-connection update rate limit; its `now` is the clock tests drive. */
+  readonly updateLimiter: UpdateLimiter;
   private readonly ctx: BrokerContext;
   private closing = false;
   private queryHandler: QueryHandler | undefined;
@@ -72,8 +77,10 @@ export class PresenceBroker {
       security.membership.apply(events);
       this.publisher.publish(events);
     });
+    this.updateLimiter = new UpdateLimiter(options.maxUpdatesPerMinute);
     this.ctx = {
       tracker: this.tracker,
+      updates: this.updateLimiter,
       sessions: new Sessions(),
       topics: this.topics,
       log: options.log,
