@@ -130,7 +130,7 @@ function wire(c: PresenceClient): void {
   });
   c.on(IM_EVENT.GROUP_PRESENCE, (event) => {
     updateGroup(event);
-    const verb = { join: 'joined', leave: 'left', online: 'is online in', offline: 'is offline in' }[event.action];
+    const verb = { join: 'joined', leave: 'left', online: 'is online in', offline: 'is offline in', update: 'updated their status in' }[event.action];
     log(event.action, `${label(event)} ${verb} ${event.groupId} (${event.groupOnlineCount} online)`);
   });
   c.on(CLIENT_EVENT.CONNECTION, ({ status }) => {
