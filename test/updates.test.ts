@@ -8,6 +8,7 @@ import t from 'tap';
 import { device, type Device } from './fixtures/announce.js';
 import { forEachMode, type Mode } from './fixtures/modes.js';
 import { client, subscribe, type Inbox } from './fixtures/mqtt.js';
+import { waitFor } from './fixtures/raw-sessions.js';
 
 const update = (d: Device, data: unknown, epoch: string | undefined = d.epoch) =>
   d.client.publishAsync(d.topic, JSON.stringify({ action: 'update', data, ...(epoch ? { epoch } : {}) }), { qos: 1, retain: true });
@@ -114,15 +115,68 @@ forEachMode(t, 'beyond the rate limit an update is refused, logged and counted; 
     t.same((await userEvent(watch, 'alice', `update ${i}`)).json.data, { n: i });
     now += 1000;
   }
+  // A refusal shows only in the log: wait for it before the clock moves (attach reads it later).
+  const refused = () => mode.logs.filter((l) => l.msg.endsWith(' refused') && JSON.stringify(l).includes('rate_limited')).length;
   await update(alice, { n: 4 });
+  await waitFor(() => refused() === 1, 'the 4th update refused');
   now += 56_999; // 59.999 s after the first: still within its minute
   await update(alice, { n: 5 });
+  await waitFor(() => refused() === 2, 'the 5th update refused');
   now += 1; // the first update's minute is over: one more is allowed
   await update(alice, { n: 6 });
   const next = await userEvent(watch, 'alice', 'the update after the window moved');
   t.same(next.json.data, { n: 6 }, 'updates 4 and 5 were refused');
   t.equal((await mode.tracker.user('alice'))?.online, true, 'the connection is untouched');
   t.equal((await mode.tracker.user('alice'))?.connections, 1);
-  t.ok(mode.logs.some((l) => JSON.stringify(l).includes('rate_limited')), 'logged');
+  t.equal(refused(), 2, 'logged, each');
   t.match(await metric(mode, 'presence_refused_publishes_total'), /reason="update_rate_limited"\} 2/, `counted, both: ${await metric(mode, 'presence_refused_publishes_total')}`);
 }, { users: ['alice'], serve: { maxUpdatesPerMinute: 3 }, attach: { maxUpdatesPerMinute: 3 } });
+
+forEachMode(t, 'lastSeen: an offline user with no groups is answered with it by hereNow over MQTT and by /v1', async (t, mode) => {
+  const watch = await mode.watcher(t);
+  const carol = await connect(t, mode, 'carol', 'carol-1', { name: 'Carol' });
+  await userEvent(watch, 'carol', 'carol online');
+  const q = await mode.querier(t, 'bob', 'bob-q');
+  const whileOnline = await q.result<{ users: Record<string, unknown>[] }>('hereNow', { userIds: ['carol'] });
+  t.notOk('lastSeen' in whileOnline.users[0]!, 'no lastSeen while online');
+  await carol.end();
+  const offline = await watch.find((m) => m.topic === 'presence/user/carol' && m.json.action === 'offline', 'carol offline');
+  const lastSeen = offline.json.time as number;
+  const here = await q.result<{ users: Record<string, unknown>[] }>('hereNow', { userIds: ['carol', 'never-seen'] });
+  t.same(here.users, [
+    { id: 'carol', online: false, data: {}, seq: 0, lastSeen },
+    { id: 'never-seen', online: false, data: {}, seq: 0 },
+  ], 'a user seen before has lastSeen; one never seen has none');
+  const one = await fetch(`${mode.httpUrl}/v1/users/carol`);
+  t.equal(one.status, 200, 'a user seen before is known');
+  t.match(await one.json(), { id: 'carol', online: false, lastSeen });
+  t.match(await (await fetch(`${mode.httpUrl}/v1/users?ids=carol`)).json(), { users: [{ id: 'carol', lastSeen }] });
+}, { users: ['carol', 'bob'] });
+
+t.test('serve: where the users file provides data, an update is refused, logged and counted', async (t) => {
+  const { writeUsersFile } = await import('./fixtures/auth.js');
+  const { serve } = await import('./fixtures/server.js');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const usersFile = await writeUsersFile(join(mkdtempSync(join(tmpdir(), 'upd-')), 'users.json'), {
+    alice: { password: 'pw-alice', data: { name: 'Alice (trusted)' } },
+    bob: { password: 'pw-bob' },
+  });
+  const { mqttUrl, server, logs, httpUrl } = await serve(t, { usersFile });
+  const watch = await client(t, mqttUrl, { clientId: 'bob-watch', username: 'bob', password: 'pw-bob' });
+  const { Inbox } = await import('./fixtures/mqtt.js');
+  const inbox = new Inbox(watch);
+  await subscribe(watch, 'presence/user/+');
+  const alice = await device(t, mqttUrl, { username: 'alice', password: 'pw-alice' }, 'alice-1', { name: 'declared' });
+  t.match((await userEvent(inbox, 'alice', 'alice online')).json, { action: 'online', data: { name: 'Alice (trusted)' } });
+  await update(alice, { name: 'Mallory' });
+  const bob = await device(t, mqttUrl, { username: 'bob', password: 'pw-bob' }, 'bob-2', { v: 1 });
+  await userEvent(inbox, 'bob', 'bob online');
+  await update(bob, { v: 2 });
+  t.match((await inbox.next('bob update')).json, { id: 'bob', action: 'update' }, 'no alice event before bob\'s update');
+  t.same((await server.broker.tracker.user('alice'))?.data, { name: 'Alice (trusted)' });
+  t.ok(logs.some((l) => l.msg === 'publish refused' && String(l.reason).startsWith('update trusted_data')), 'logged');
+  const metrics = await (await fetch(`${httpUrl}/metrics`)).text();
+  t.match(metrics, /presence_refused_publishes_total\{reason="update_trusted_data"\} 1/, 'counted');
+});
