@@ -235,6 +235,10 @@ export function resync(
     for (const groupId of groups) {
       announcedGroups.push(online ? { groupId, action: 'online' } : { groupId, action: 'offline', reason });
     }
+  } else if (online && !sameData(base.data, next.data)) {
+    // Data updated while nobody watched (attach: a retained update replaced a birth): an update.
+    user = { action: 'update' };
+    for (const groupId of groups) announcedGroups.push({ groupId, action: 'update' });
   }
   const touched = [...new Set([...left, ...joined, ...(user ? groups : []), ...(current ? [] : groups)])];
   const announce = user || announcedGroups.length > 0 ? { user, groups: announcedGroups } : undefined;
