@@ -7,7 +7,8 @@ import { compile, parseJsonPayload, type Checked } from './schemas/ajv.js';
  * `data` is an arbitrary JSON object, bounded by its serialized size.
  */
 export interface ConnAnnouncement {
-  action: 'online' | 'offline';
+  /** `update` (PRODUCT.md "Data updates"): new `data` for a connected user; `data` is then required. */
+  action: 'online' | 'offline' | 'update';
   data?: UserData;
   epoch?: string;
 }
@@ -19,13 +20,15 @@ export interface MemberAnnouncement {
 const connSchema: JSONSchemaType<ConnAnnouncement> = {
   type: 'object',
   properties: {
-    action: { type: 'string', enum: ['online', 'offline'] },
+    action: { type: 'string', enum: ['online', 'offline', 'update'] },
     data: { type: 'object', nullable: true, required: [] },
     epoch: { type: 'string', nullable: true, minLength: 1, maxLength: 128 },
   },
   required: ['action'],
+  if: { properties: { action: { const: 'update' } } },
+  then: { properties: { data: { type: 'object' } }, required: ['data'] },
   additionalProperties: true,
-};
+} as JSONSchemaType<ConnAnnouncement>;
 
 const memberSchema: JSONSchemaType<MemberAnnouncement> = {
   type: 'object',

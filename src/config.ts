@@ -18,6 +18,8 @@ export interface ServeConfig extends QueryConfig, IntervalConfig, Limits, Webhoo
   groupPrefix: string;
   /** Largest user `data` object accepted, in bytes of JSON. */
   maxDataBytes: number;
+  /** Data updates allowed per connection per minute; beyond it refused, logged, counted. 0 = no limit. */
+  maxUpdatesPerMinute: number;
   allowAnonymous: boolean;
   logLevel: LogLevel;
   // Authentication (docs/security.md): any of these turns it on.
@@ -64,6 +66,7 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   prefix: 'presence',
   groupPrefix: 'group',
   maxDataBytes: 1024,
+  maxUpdatesPerMinute: 30,
   allowAnonymous: false,
   logLevel: 'info',
   authorization: 'open',
@@ -101,6 +104,7 @@ const schema: JSONSchemaType<Partial<ServeConfig>> = {
     prefix: { type: 'string', pattern: PREFIX_PATTERN, maxLength: 64, nullable: true },
     groupPrefix: { type: 'string', pattern: PREFIX_PATTERN, maxLength: 64, nullable: true },
     maxDataBytes: { type: 'integer', minimum: 2, maximum: 65536, nullable: true },
+    maxUpdatesPerMinute: { type: 'integer', minimum: 0, maximum: 1_000_000, nullable: true },
     allowAnonymous: { type: 'boolean', nullable: true },
     logLevel: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], nullable: true },
     usersFile: { type: 'string', minLength: 1, nullable: true },

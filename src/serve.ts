@@ -61,6 +61,7 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Serv
       scheduler: feed.scheduler,
       onInterval: intervalMetrics(metrics.registry),
     },
+    maxUpdatesPerMinute: config.maxUpdatesPerMinute,
     log,
     onPublished: (event) => metrics.eventPublished(event),
     onRefused: (what, reason) => metrics.refused(what, reason),

@@ -30,7 +30,9 @@ async function population(t: Test, broker: TestMosquitto) {
   await bob.end();
   await events.find(isEvent('presence/group/lobby', 'bob', 'offline'), 'bob offline in lobby');
   const last = (id: string) => Math.max(...events.all.filter((m) => m.json.id === id).map((m) => m.json.seq as number));
-  return { alice: last('alice'), bob: last('bob') };
+  // lastSeen: the time of bob's offline, which answers for offline users seen before carry.
+  const bobSeen = events.all.find((m) => m.topic === 'presence/user/bob' && m.json.action === 'offline')!.json.time as number;
+  return { alice: last('alice'), bob: last('bob'), bobSeen };
 }
 
 t.test('attach mode: each method answers over Mosquitto from the bridge\'s state', async (t) => {
@@ -43,7 +45,7 @@ t.test('attach mode: each method answers over Mosquitto from the bridge\'s state
   t.same(await q.result('hereNow', { userIds: ['alice', 'bob', 'dave'] }), {
     users: [
       { id: 'alice', online: true, data: { name: 'Alice' }, seq: seq.alice },
-      { id: 'bob', online: false, data: {}, seq: seq.bob },
+      { id: 'bob', online: false, data: {}, seq: seq.bob, lastSeen: seq.bobSeen },
       { id: 'dave', online: false, data: {}, seq: 0 },
     ],
   }, 'online with data, offline member, unknown user');
@@ -51,11 +53,11 @@ t.test('attach mode: each method answers over Mosquitto from the bridge\'s state
     groupId: 'lobby', total: 2, onlineCount: 1, offset: 0, limit: 100,
     members: [
       { id: 'alice', online: true, data: { name: 'Alice' }, seq: seq.alice },
-      { id: 'bob', online: false, data: {}, seq: seq.bob },
+      { id: 'bob', online: false, data: {}, seq: seq.bob, lastSeen: seq.bobSeen },
     ],
   }, 'online first, default page size');
   t.same(await q.result('groupHereNow', { groupId: 'lobby', limit: 1, offset: 1 }), {
-    groupId: 'lobby', total: 2, onlineCount: 1, offset: 1, limit: 1, members: [{ id: 'bob', online: false, data: {}, seq: seq.bob }],
+    groupId: 'lobby', total: 2, onlineCount: 1, offset: 1, limit: 1, members: [{ id: 'bob', online: false, data: {}, seq: seq.bob, lastSeen: seq.bobSeen }],
   }, 'second page of one');
   t.same(await q.result('groupOnlineCount', { groupIds: ['lobby', 'dev', 'none'] }), { counts: { lobby: 1, dev: 1, none: 0 } });
   const where = await q.result<{ userId: string; groups: string[] }>('whereNow', { userId: 'alice' });

@@ -50,12 +50,14 @@ forEachMode(t, 'watch prints the current state, then user and group events, as J
 
   const bob = await mode.client(t, 'bob');
   await bob.subscribeGroup({ groupIds: ['lobby'] });
+  await bob.updatePresence({ data: { status: 'busy' } });
   await bob.disconnect();
-  const printed = await out.count(5, 'bob online, join, offline x2');
+  const printed = await out.count(7, 'bob online, join, update x2, offline x2');
   t.same(
     printed.slice(1).map((l) => `${String(l.type)} ${String(l.action)} ${String(l.id)} ${String(l.groupOnlineCount ?? '-')}`),
-    ['user online bob -', 'group join bob 1', 'user offline bob -', 'group offline bob 0'],
+    ['user online bob -', 'group join bob 1', 'user update bob -', 'group update bob 1', 'user offline bob -', 'group offline bob 0'],
   );
+  t.match(printed[3], { type: 'user', action: 'update', data: { status: 'busy' } }, 'updates are printed with their data');
   t.notOk('snapshot' in printed[1]!, 'live events carry no snapshot flag');
   t.match(err.all, [{ level: 'info', msg: 'watching', users: ['alice', 'bob'], groups: ['lobby'] }]);
 }, { users: ['ops'] });

@@ -19,11 +19,19 @@ const GROUPS = ['g1', 'g2', 'g3'];
 const REASONS: OfflineReason[] = ['disconnect', 'connection_lost', 'keepalive_timeout', 'takeover'];
 const EPOCHS = [undefined, 'e1', 'e2'];
 
+/** JSON with sorted keys: equal data, whatever the key order, gives the same string. */
+function canon(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canon).join(',')}]`;
+  return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canon((value as Record<string, unknown>)[k])}`).join(',')}}`;
+}
+
 type Signal =
   | { op: 'up'; user: string; conn: string; data?: UserData; epoch?: string }
   | { op: 'down'; user: string; conn: string; reason: OfflineReason; epoch?: string }
   | { op: 'join'; user: string; group: string }
-  | { op: 'leave'; user: string; group: string };
+  | { op: 'leave'; user: string; group: string }
+  | { op: 'update'; user: string; conn: string; data: UserData; epoch?: string };
 
 type Step =
   | Signal
@@ -39,6 +47,7 @@ interface Expected {
   groupId?: string;
   count?: number;
   reason?: OfflineReason;
+  data: UserData;
 }
 
 interface RefUser {
@@ -46,6 +55,8 @@ interface RefUser {
   online: boolean; // as published
   pending?: number; // grace token while an offline is held back
   groups: string[]; // in join order
+  data: UserData; // the user's, as events carry it
+  lastSeen?: number; // time of the last offline
 }
 
 /** The reference: the contract's rules, in the most direct form that could work. */
@@ -60,7 +71,7 @@ class Reference {
 
   user(id: string): RefUser {
     let u = this.users.get(id);
-    if (!u) this.users.set(id, (u = { conns: new Map(), online: false, groups: [] }));
+    if (!u) this.users.set(id, (u = { conns: new Map(), online: false, groups: [], data: {} }));
     return u;
   }
 
@@ -81,15 +92,28 @@ class Reference {
 
   drain(now: number): Expected[] {
     const out: Expected[] = [];
-    for (const item of this.queue.splice(0)) out.push(...this.apply(item, now));
+    for (const item of this.queue.splice(0)) {
+      out.push(...this.apply(item, now));
+      // A user holding nothing is forgotten but for lastSeen: its data with it.
+      const u = this.user(item.user);
+      if (!u.online && u.groups.length === 0 && u.pending === undefined && u.conns.size === 0) u.data = {};
+    }
     return out;
   }
 
-  private goes(id: string, u: RefUser, action: 'online' | 'offline', reason?: OfflineReason): Expected[] {
-    u.online = action === 'online';
-    const events: Expected[] = [{ kind: 'user', action, id, ...(reason ? { reason } : {}) }];
-    for (const g of u.groups) events.push({ kind: 'group', action, id, groupId: g, count: this.onlineCount(g), ...(reason ? { reason } : {}) });
+  private goes(id: string, u: RefUser, action: 'online' | 'offline' | 'update', now: number, reason?: OfflineReason): Expected[] {
+    if (action !== 'update') u.online = action === 'online';
+    if (action === 'offline') u.lastSeen = now;
+    const events: Expected[] = [{ kind: 'user', action, id, ...(reason ? { reason } : {}), data: u.data }];
+    for (const g of u.groups) events.push({ kind: 'group', action, id, groupId: g, count: this.onlineCount(g), ...(reason ? { reason } : {}), data: u.data });
     return events;
+  }
+
+  /** New data for a user published online: `update` unless it is the same (deep JSON equality). */
+  private newData(id: string, u: RefUser, data: UserData | undefined, now: number): Expected[] {
+    if (data === undefined || canon(data) === canon(u.data)) return [];
+    u.data = data;
+    return u.online ? this.goes(id, u, 'update', now) : [];
   }
 
   private apply(s: Signal | { op: 'expire'; user: string; token: number }, now: number): Expected[] {
@@ -98,12 +122,20 @@ class Reference {
       case 'up': {
         u.conns.set(s.conn, s.epoch);
         if (u.pending !== undefined) {
-          // back within the grace window: nothing at all
+          // back within the grace window: no offline, no online; new data is an update
           u.pending = undefined;
           this.timers.delete(s.user);
-          return [];
+          return this.newData(s.user, u, s.data, now);
         }
-        return u.online ? [] : this.goes(s.user, u, 'online');
+        if (u.online) return this.newData(s.user, u, s.data, now);
+        if (s.data !== undefined) u.data = s.data;
+        return this.goes(s.user, u, 'online', now);
+      }
+      case 'update': {
+        if (!u.conns.has(s.conn)) return []; // not connected
+        const epoch = u.conns.get(s.conn);
+        if (s.epoch !== undefined && epoch !== undefined && s.epoch !== epoch) return []; // stale
+        return this.newData(s.user, u, s.data, now);
       }
       case 'down': {
         if (!u.conns.has(s.conn)) return [];
@@ -117,22 +149,22 @@ class Reference {
           this.timers.set(s.user, { token: u.pending, due: now + this.graceMs });
           return [];
         }
-        return this.goes(s.user, u, 'offline', s.reason);
+        return this.goes(s.user, u, 'offline', now, s.reason);
       }
       case 'expire': {
         if (u.pending !== s.token) return [];
         u.pending = undefined;
-        return this.goes(s.user, u, 'offline', this.pendingReason.get(s.user));
+        return this.goes(s.user, u, 'offline', now, this.pendingReason.get(s.user));
       }
       case 'join': {
         if (u.groups.includes(s.group)) return [];
         u.groups.push(s.group);
-        return [{ kind: 'group', action: 'join', id: s.user, groupId: s.group, count: this.onlineCount(s.group) }];
+        return [{ kind: 'group', action: 'join', id: s.user, groupId: s.group, count: this.onlineCount(s.group), data: u.data }];
       }
       case 'leave': {
         if (!u.groups.includes(s.group)) return [];
         u.groups = u.groups.filter((g) => g !== s.group);
-        return [{ kind: 'group', action: 'leave', id: s.user, groupId: s.group, count: this.onlineCount(s.group) }];
+        return [{ kind: 'group', action: 'leave', id: s.user, groupId: s.group, count: this.onlineCount(s.group), data: u.data }];
       }
     }
   }
@@ -144,11 +176,14 @@ class Reference {
 const user = fc.constantFrom(...USERS);
 const conn = fc.constantFrom(...CONNS);
 const group = fc.constantFrom(...GROUPS);
+/** Small data, often equal to what a user has, with keys in either order (equality is by value). */
+const data = fc.oneof(fc.record({ v: fc.nat(2) }), fc.constantFrom({ a: 1, b: 2 }, { b: 2, a: 1 }));
 const signal: fc.Arbitrary<Signal> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant('up' as const), user, conn, data: fc.option(fc.record({ v: fc.nat(9) }), { nil: undefined }), epoch: fc.constantFrom(...EPOCHS) }, { requiredKeys: ['op', 'user', 'conn'] }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('down' as const), user, conn, reason: fc.constantFrom(...REASONS), epoch: fc.constantFrom(...EPOCHS) }, { requiredKeys: ['op', 'user', 'conn', 'reason'] }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('join' as const), user, group }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('leave' as const), user, group }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('update' as const), user, conn, data, epoch: fc.constantFrom(...EPOCHS) }, { requiredKeys: ['op', 'user', 'conn', 'data'] }) },
 );
 const step = (graceMs: number): fc.Arbitrary<Step> =>
   fc.oneof(
@@ -158,9 +193,9 @@ const step = (graceMs: number): fc.Arbitrary<Step> =>
   );
 
 function reduce(e: PresenceEvent): Expected {
-  if (e.kind === 'user') return { kind: 'user', action: e.event.action, id: e.event.id, ...(e.event.reason ? { reason: e.event.reason } : {}) };
+  if (e.kind === 'user') return { kind: 'user', action: e.event.action, id: e.event.id, ...(e.event.reason ? { reason: e.event.reason } : {}), data: e.event.data };
   const g = e.event;
-  return { kind: 'group', action: g.action, id: g.id, groupId: g.groupId, count: g.groupOnlineCount, ...(g.reason ? { reason: g.reason } : {}) };
+  return { kind: 'group', action: g.action, id: g.id, groupId: g.groupId, count: g.groupOnlineCount, ...(g.reason ? { reason: g.reason } : {}), data: g.data };
 }
 
 function fire(tracker: PresenceTracker, s: Signal): Promise<void> {
@@ -173,6 +208,8 @@ function fire(tracker: PresenceTracker, s: Signal): Promise<void> {
       return tracker.join(s.user, s.group);
     case 'leave':
       return tracker.leave(s.user, s.group);
+    case 'update':
+      return tracker.update({ userId: s.user, connectionId: s.conn, data: s.data, epoch: s.epoch }).then(() => {});
   }
 }
 
@@ -227,6 +264,8 @@ async function runScenario(graceMs: number, steps: Step[]): Promise<void> {
       if (online !== (r?.online ?? false)) throw new Error(`${label}: ${id} online=${online}, reference ${r?.online}`);
       if ((state?.connections ?? 0) !== (r?.conns.size ?? 0)) throw new Error(`${label}: ${id} has ${state?.connections} connections, reference ${r?.conns.size}`);
       if (JSON.stringify(state?.groups ?? []) !== JSON.stringify(r?.groups ?? [])) throw new Error(`${label}: ${id} groups ${JSON.stringify(state?.groups)}, reference ${JSON.stringify(r?.groups)}`);
+      if (state?.lastSeen !== r?.lastSeen) throw new Error(`${label}: ${id} lastSeen ${state?.lastSeen}, reference ${r?.lastSeen}`);
+      if (canon(state?.data ?? {}) !== canon(r?.data ?? {})) throw new Error(`${label}: ${id} data ${JSON.stringify(state?.data)}, reference ${JSON.stringify(r?.data)}`);
     }
     const counts = await tracker.groupOnlineCounts(GROUPS);
     for (const g of GROUPS) {
@@ -349,7 +388,9 @@ t.test('pure transitions', async (t) => {
     t.equal(second.announce, undefined);
     t.same(second.record.data, { n: 1 }, 'no data declared keeps what the user had');
     const takeover = rules.connectionUp(second.record, { userId: 'u', connectionId: 'a', data: { n: 2 } }, 7, undefined);
-    t.equal(takeover.announce, undefined, 'the same connection again is no event');
+    t.same(takeover.announce, { user: { action: 'update' }, groups: [{ groupId: 'g1', action: 'update' }, { groupId: 'g2', action: 'update' }] }, 'the same connection again is no online; its new data is an update');
+    const again = rules.connectionUp(takeover.record, { userId: 'u', connectionId: 'a', data: { n: 2 } }, 8, undefined);
+    t.equal(again.announce, undefined, 'the same connection with the same data is no event');
     t.equal(Object.keys(takeover.record.connections).length, 2);
     t.same(takeover.record.data, { n: 2 });
   });
@@ -383,6 +424,22 @@ t.test('pure transitions', async (t) => {
     t.equal(back.announce, undefined, 'back in time: nothing');
     t.equal(back.record.pendingOffline, undefined);
     t.equal(rules.graceExpired(back.record, 7), undefined, 'the old hold no longer applies');
+  });
+  t.test('update: refused when not connected, stale or trusted; same data by value announces nothing', async (t) => {
+    const up = rules.connectionUp({ ...emptyRecord('u'), groups: ['g'] }, { userId: 'u', connectionId: 'a', data: { a: 1, b: 2 }, epoch: 'e1' }, 1, undefined).record;
+    t.match(rules.update(undefined, { userId: 'u', connectionId: 'a', data: {} }, undefined).refused, { code: 'not_connected' });
+    t.match(rules.update(up, { userId: 'u', connectionId: 'z', data: {} }, undefined).refused, { code: 'not_connected' });
+    const stale = rules.update(up, { userId: 'u', connectionId: 'a', data: { x: 1 }, epoch: 'e0' }, undefined);
+    t.match(stale.refused, { code: 'stale_epoch' });
+    t.equal(stale.record, up, 'a refusal changes nothing');
+    t.match(rules.update(up, { userId: 'u', connectionId: 'a', data: { x: 1 } }, { name: 'real' }).refused, { code: 'trusted_data' });
+    t.equal(rules.update(up, { userId: 'u', connectionId: 'a', data: { b: 2, a: 1 }, epoch: 'e1' }, undefined).announce, undefined, 'equal by value');
+    const changed = rules.update(up, { userId: 'u', connectionId: 'a', data: { status: 'busy' }, epoch: 'e1' }, undefined);
+    t.same(changed.announce, { user: { action: 'update' }, groups: [{ groupId: 'g', action: 'update' }] });
+    t.same(changed.touched, ['g']);
+    t.same(changed.record.data, { status: 'busy' });
+    t.same(changed.record.connections.a!.data, { status: 'busy' });
+    t.equal(changed.refused, undefined);
   });
   t.test('join and leave are idempotent', async (t) => {
     const joined = rules.join(undefined, 'u', 'g');
@@ -449,6 +506,22 @@ t.test('MemoryStore', async (t) => {
     await store.commit(rec('a', false, []), ['g1']);
     t.same(await store.stats(), { users: 0, onlineUsers: 0, connections: 0, groups: 0, memberships: 0 });
     t.same(await store.activeUserIds(), []);
+  });
+
+  t.test('lastSeen-only users are kept compactly, read back offline, bounded oldest first', async (t) => {
+    const store = new MemoryStore({ maxLastSeen: 2 });
+    for (const [i, id] of ['x', 'y', 'z'].entries()) await store.commit({ ...rec(id, false, []), lastSeen: 100 + i }, []);
+    t.equal(await store.getUser('x'), undefined, 'the oldest is forgotten beyond the bound');
+    t.same(await store.getUser('y'), { ...emptyRecord('y'), lastSeen: 101 }, 'no data, seq 0, offline');
+    t.equal(store.lastSeenOnly, 2);
+    t.same(await store.stats(), { users: 0, onlineUsers: 0, connections: 0, groups: 0, memberships: 0 }, 'not counted as users');
+    await store.commit({ ...rec('y', true, ['g']), lastSeen: 101 }, ['g']);
+    t.equal(store.lastSeenOnly, 1, 'back online: held in full again');
+    await store.commit({ ...rec('y', false, ['g']), lastSeen: 200 }, ['g']);
+    t.same((await store.groupPage('g', 10, 0)).members, [{ id: 'y', online: false, data: { id: 'y' }, seq: 1, lastSeen: 200 }]);
+    const none = new MemoryStore({ maxLastSeen: 0 });
+    await none.commit({ ...rec('a', false, []), lastSeen: 1 }, []);
+    t.equal(await none.getUser('a'), undefined, 'a bound of 0 keeps none');
   });
 
   t.test('a pending record is kept and counted active; getUsers keeps positions', async (t) => {

@@ -13,7 +13,7 @@ function tracker(graceMs = 0) {
 
 t.test('a fresh process seeded from what was published announces nothing that did not change', async (t) => {
   const { tr, summary } = tracker();
-  await tr.resync({ userId: 'alice', connections: { phone: { epoch: 'e1', data: { n: 1 } } }, groups: ['g'], published: { online: true, seq: 50, data: {} } });
+  await tr.resync({ userId: 'alice', connections: { phone: { epoch: 'e1', data: { n: 1 } } }, groups: ['g'], published: { online: true, seq: 50, data: { n: 1 } } });
   await tr.resync({ userId: 'bob', connections: {}, groups: ['g'], published: { online: false, seq: 9, data: {} } });
   t.same(summary(), []);
   t.match(await tr.user('alice'), { online: true, connections: 1, groups: ['g'], data: { n: 1 } });
@@ -22,6 +22,16 @@ t.test('a fresh process seeded from what was published announces nothing that di
   // the seeded connection behaves like any other: its end is an offline with the next seq
   await tr.connectionDown({ userId: 'alice', connectionId: 'phone', reason: 'announced', epoch: 'e1' });
   t.same(summary(), ['user alice offline', 'group g alice offline 0']);
+});
+
+t.test('data that changed while nobody watched is an update (user, then each group; counts unchanged)', async (t) => {
+  const { tr, summary, events } = tracker();
+  await tr.resync({ userId: 'alice', connections: { phone: { epoch: 'e1', data: { n: 2 } } }, groups: ['g'], published: { online: true, seq: 50, data: { n: 1 } } });
+  t.same(summary(), ['user alice update', 'group g alice update 1']);
+  t.match(events[0]!.event, { data: { n: 2 } });
+  t.ok(events[0]!.event.seq > 50, 'seq continues above what was published');
+  await tr.resync({ userId: 'alice', connections: { phone: { epoch: 'e1', data: { n: 2 } } }, groups: ['g'] });
+  t.equal(events.length, 2, 'the same data again: nothing');
 });
 
 t.test('a user who vanished while nobody watched goes offline; one who arrived goes online', async (t) => {

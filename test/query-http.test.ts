@@ -31,7 +31,9 @@ t.test('HTTP API: results, status codes and the bearer token', async (t) => {
   await bob.endAsync();
   await watch.find((m) => m.json.id === 'bob' && m.json.action === 'offline', 'bob offline');
   const last = (id: string) => Math.max(...watch.all.filter((m) => m.json.id === id).map((m) => m.json.seq as number));
-  const seq = { alice: last('alice'), bob: last('bob') };
+  // lastSeen: the time of bob's offline (its group event has the same time), which answers for offline users seen before carry.
+  const bobSeen = watch.all.find((m) => m.topic === 'presence/group/lobby' && m.json.id === 'bob' && m.json.action === 'offline')!.json.time as number;
+  const seq = { alice: last('alice'), bob: last('bob'), bobSeen };
 
   const auth = { authorization: `Bearer ${TOKEN}` };
   const api = (path: string) => get(`${httpUrl}${path}`, auth);
@@ -63,19 +65,19 @@ t.test('HTTP API: results, status codes and the bearer token', async (t) => {
     t.equal(one.status, 200);
     t.match(one.headers.get('content-type'), /^application\/json/);
     t.same(one.body, { id: 'alice', online: true, data: { name: 'Alice' }, seq: seq.alice });
-    t.same((await api('/v1/users/bob')).body, { id: 'bob', online: false, data: {}, seq: seq.bob }, 'an offline member is known');
+    t.same((await api('/v1/users/bob')).body, { id: 'bob', online: false, data: {}, seq: seq.bob, lastSeen: seq.bobSeen }, 'an offline member is known');
     t.same(await api('/v1/users/carol').then((r) => [r.status, r.body]), [404, { error: { code: 404, content: "user 'carol' is not known" } }]);
     t.same((await api('/v1/users?ids=alice,bob,carol')).body, {
       users: [
         { id: 'alice', online: true, data: { name: 'Alice' }, seq: seq.alice },
-        { id: 'bob', online: false, data: {}, seq: seq.bob },
+        { id: 'bob', online: false, data: {}, seq: seq.bob, lastSeen: seq.bobSeen },
         { id: 'carol', online: false, data: {}, seq: 0 },
       ],
     }, 'a list answers for unknown users too');
     t.same((await api('/v1/users?ids=alice&ids=bob')).body, {
       users: [
         { id: 'alice', online: true, data: { name: 'Alice' }, seq: seq.alice },
-        { id: 'bob', online: false, data: {}, seq: seq.bob },
+        { id: 'bob', online: false, data: {}, seq: seq.bob, lastSeen: seq.bobSeen },
       ],
     }, 'repeated ids parameters add up');
     t.same((await api('/v1/users?ids=a%2Cb')).body, { users: [{ id: 'a,b', online: false, data: {}, seq: 0 }] }, 'an encoded comma is part of an id');
@@ -92,11 +94,11 @@ t.test('HTTP API: results, status codes and the bearer token', async (t) => {
       groupId: 'lobby', total: 2, onlineCount: 1, offset: 0, limit: 2,
       members: [
         { id: 'alice', online: true, data: { name: 'Alice' }, seq: seq.alice },
-        { id: 'bob', online: false, data: {}, seq: seq.bob },
+        { id: 'bob', online: false, data: {}, seq: seq.bob, lastSeen: seq.bobSeen },
       ],
     });
     t.same((await api('/v1/groups/lobby?limit=1&offset=1')).body, {
-      groupId: 'lobby', total: 2, onlineCount: 1, offset: 1, limit: 1, members: [{ id: 'bob', online: false, data: {}, seq: seq.bob }],
+      groupId: 'lobby', total: 2, onlineCount: 1, offset: 1, limit: 1, members: [{ id: 'bob', online: false, data: {}, seq: seq.bob, lastSeen: seq.bobSeen }],
     });
     t.same(await api('/v1/groups/nobody').then((r) => [r.status, r.body]), [404, { error: { code: 404, content: "group 'nobody' has no members" } }]);
     t.same((await api('/v1/groups?ids=lobby,nobody')).body, { counts: { lobby: 1, nobody: 0 } });

@@ -39,7 +39,9 @@ async function population(t: Test, mqttUrl: string) {
   await watch.find(isEvent('presence/group/lobby', 'bob', 'offline'), 'bob offline in lobby');
   // Each user's last seq, which query results carry so a client can drop events a snapshot already holds.
   const last = (id: string) => Math.max(...watch.all.filter((m) => m.json.id === id).map((m) => m.json.seq as number));
-  return { alice: last('alice'), bob: last('bob') };
+  // lastSeen: the time of bob's offline, which answers for offline users seen before carry.
+  const bobSeen = watch.all.find((m) => m.topic === 'presence/user/bob' && m.json.action === 'offline')!.json.time as number;
+  return { alice: last('alice'), bob: last('bob'), bobSeen };
 }
 
 /** A user entry with its seq checked (a positive number) and set aside, for comparing the rest exactly. */
@@ -58,7 +60,7 @@ t.test('each method answers from the live presence state', async (t) => {
   t.same(await q.result('hereNow', { userIds: ['alice', 'bob', 'carol'] }), {
     users: [
       { id: 'alice', online: true, data: { name: 'Alice' }, seq: seq.alice },
-      { id: 'bob', online: false, data: {}, seq: seq.bob },
+      { id: 'bob', online: false, data: {}, seq: seq.bob, lastSeen: seq.bobSeen },
       { id: 'carol', online: false, data: {}, seq: 0 },
     ],
   }, 'online with data, offline member, unknown user');
@@ -68,11 +70,11 @@ t.test('each method answers from the live presence state', async (t) => {
     groupId: 'lobby', total: 2, onlineCount: 1, offset: 0, limit: 100,
     members: [
       { id: 'alice', online: true, data: { name: 'Alice' }, seq: seq.alice },
-      { id: 'bob', online: false, data: {}, seq: seq.bob },
+      { id: 'bob', online: false, data: {}, seq: seq.bob, lastSeen: seq.bobSeen },
     ],
   }, 'online first, default page size');
   t.same(await q.result('groupHereNow', { groupId: 'lobby', limit: 1, offset: 1 }), {
-    groupId: 'lobby', total: 2, onlineCount: 1, offset: 1, limit: 1, members: [{ id: 'bob', online: false, data: {}, seq: seq.bob }],
+    groupId: 'lobby', total: 2, onlineCount: 1, offset: 1, limit: 1, members: [{ id: 'bob', online: false, data: {}, seq: seq.bob, lastSeen: seq.bobSeen }],
   }, 'second page of one');
   t.same(await q.result('groupHereNow', { groupId: 'lobby', limit: 0 }), {
     groupId: 'lobby', total: 2, onlineCount: 1, offset: 0, limit: 0, members: [],

@@ -2,6 +2,8 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { connect, type MqttClient } from 'mqtt';
 import { parseConnAnnouncement, parseMemberAnnouncement } from '../announcements.js';
+import { UpdateLimiter } from '../auth/update-limit.js';
+import { onConnUpdate } from './updates.js';
 import { EventPublisher, type SendPacket } from '../broker/event-publisher.js';
 import { intervalStage, type FeedEvent, type IntervalAggregator, type IntervalStageOptions } from '../feed/intervals.js';
 import type { PresenceTracker } from '../core/tracker.js';
@@ -66,6 +68,8 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
   private queryHandler: ((asker: Asker, payload: Buffer) => void) | undefined;
   /** Queries received while collecting, answered in order once the resync's truth is in the tracker. */
   private heldQueries: [clientId: string, payload: Buffer][] = [];
+  /** The per-connection update rate limit (src/attach/updates.ts); its `now` is the clock tests drive. */
+  readonly updateLimiter: UpdateLimiter;
   syncs = 0;
   dropped = 0;
   /** Queries that arrived during a resync and waited for it. */
@@ -77,6 +81,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     this.statusTopic = topics.bridge(config.bridgeId);
     this.sentinelTopic = `${this.statusTopic}/sync`;
     this.queryPrefix = `${topics.prefix}/query/`;
+    this.updateLimiter = new UpdateLimiter(config.maxUpdatesPerMinute);
     this.client = connect(config.broker, {
       clientId: config.bridgeId,
       username: config.username,
@@ -315,6 +320,11 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     }
     const { action, epoch, data } = parsed.value;
     log.debug('announcement', { topic, action, epoch });
+    if (action === 'update') {
+      const deps = { tracker, mirror: this.mirror, limiter: this.updateLimiter, log, onRefused: this.options.onRefused };
+      const restore = (t: string, p: Buffer, why: string) => this.restore(t, p, why);
+      return onConnUpdate({ ...deps, restore, clear: (t) => this.clear(t) }, { topic, userId, clientId, data: data!, epoch, payload });
+    }
     if (action === 'online') {
       if (this.mirror.isEnded(topic, epoch)) {
         log.info('stale birth ignored: its epoch already ended', { topic, epoch });

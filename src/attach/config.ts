@@ -25,6 +25,8 @@ export interface AttachConfig extends QueryConfig, WebhookConfig, IntervalConfig
   prefix: string;
   groupPrefix: string;
   maxDataBytes: number;
+  /** Data updates allowed per connection per minute; beyond it refused, logged, counted. 0 = no limit. */
+  maxUpdatesPerMinute: number;
   /** Delay between attempts to reconnect to the broker. */
   reconnectMs: number;
   logLevel: LogLevel;
@@ -38,6 +40,7 @@ export const DEFAULT_ATTACH_CONFIG: Omit<AttachConfig, 'broker'> = {
   prefix: 'presence',
   groupPrefix: 'group',
   maxDataBytes: 1024,
+  maxUpdatesPerMinute: 30,
   reconnectMs: 1000,
   logLevel: 'info',
   ...DEFAULT_QUERY_CONFIG,
@@ -60,6 +63,7 @@ const schema: JSONSchemaType<Partial<AttachConfig>> = {
     prefix: { type: 'string', pattern: PREFIX_PATTERN, maxLength: 64, nullable: true },
     groupPrefix: { type: 'string', pattern: PREFIX_PATTERN, maxLength: 64, nullable: true },
     maxDataBytes: { type: 'integer', minimum: 2, maximum: 65536, nullable: true },
+    maxUpdatesPerMinute: { type: 'integer', minimum: 0, maximum: 1_000_000, nullable: true },
     reconnectMs: { type: 'integer', minimum: 10, maximum: 3_600_000, nullable: true },
     logLevel: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], nullable: true },
     ...QUERY_CONFIG_PROPERTIES,

@@ -7,7 +7,7 @@ import type { LiveBirth, RetainedMirror } from './mirror.js';
 
 /** The part of a retained `presence/user/<id>` event that a resync relies on. */
 interface PublishedRecord {
-  action: 'online' | 'offline';
+  action: 'online' | 'offline' | 'update';
   seq: number;
   data: UserData;
 }
@@ -15,7 +15,7 @@ interface PublishedRecord {
 const checkPublished = compile<PublishedRecord>({
   type: 'object',
   properties: {
-    action: { type: 'string', enum: ['online', 'offline'] },
+    action: { type: 'string', enum: ['online', 'offline', 'update'] },
     seq: { type: 'number', minimum: 0 },
     data: { type: 'object', required: [] },
   },
@@ -91,7 +91,7 @@ export function buildResync(
 
   const ids = new Set([...mirror.userIds(), ...members.keys()]);
   for (const birth of births.values()) ids.add(birth.userId);
-  for (const [id, record] of published) if (record.action === 'online') ids.add(id);
+  for (const [id, record] of published) if (record.action !== 'offline') ids.add(id);
 
   const connections = new Map<string, UserSnapshot['connections']>();
   for (const birth of births.values()) {
@@ -106,7 +106,7 @@ export function buildResync(
       userId,
       connections: connections.get(userId) ?? {},
       groups: [...(members.get(userId) ?? [])],
-      published: record && { online: record.action === 'online', seq: record.seq, data: record.data },
+      published: record && { online: record.action !== 'offline', seq: record.seq, data: record.data },
     };
   });
   return { births, members, users, clear, dropped };

@@ -1,5 +1,6 @@
 import type { ClientIdOwnership } from '../auth/client-ids.js';
 import type { Security } from '../auth/security.js';
+import type { UpdateLimiter } from '../auth/update-limit.js';
 import type { PresenceTracker } from '../core/tracker.js';
 import type { Logger } from '../log.js';
 import type { Topics } from '../topics.js';
@@ -16,6 +17,8 @@ export interface BrokerContext {
   security: Security;
   /** Who owns each client id, checked only with authentication on (src/auth/client-ids.ts). */
   clientIds: ClientIdOwnership;
+  /** Data updates per connection per minute (announce.ts). */
+  updates: UpdateLimiter;
   /** Counts a refusal by kind and reason (metrics hang off this). */
   refused: (what: 'connection' | 'publish' | 'subscribe', reason: string) => void;
   /** True once shutdown has begun: lifecycle signals are then the shutdown's business. */

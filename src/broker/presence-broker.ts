@@ -3,6 +3,7 @@ import { MemoryClientIdOwnership, type ClientIdOwnership } from '../auth/client-
 import type { Viewer } from '../auth/policy.js';
 import { Security } from '../auth/security.js';
 import { PresenceTracker, realScheduler, type Scheduler } from '../core/tracker.js';
+import { UpdateLimiter } from '../auth/update-limit.js';
 import type { Logger } from '../log.js';
 import { Topics, type TopicLayout } from '../topics.js';
 import { authenticate } from './authenticate.js';
@@ -45,6 +46,8 @@ export interface PresenceBrokerOptions {
   persistentSessionExpiryMs?: number;
   /** Timers of the broker's own (session expiry); real time unless a test drives them. */
   scheduler?: Scheduler;
+  /** Data updates per connection per minute (PRODUCT.md "Data updates"); default 30, 0 = no limit. */
+  maxUpdatesPerMinute?: number;
 }
 
 /** An Aedes broker whose own connection, subscription and will events drive the presence model. */
@@ -63,6 +66,8 @@ export class PresenceBroker {
   readonly inflightQoS2: InflightQoS2;
   /** Retained replays answering SUBSCRIBEs (they end with their client). */
   readonly retainedReplays: RetainedReplays;
+  /** The per-connection update rate limit; its `now` is the clock tests drive. */
+  readonly updateLimiter: UpdateLimiter;
   private readonly ctx: BrokerContext;
   private closing = false;
   private queryHandler: QueryHandler | undefined;
@@ -111,8 +116,10 @@ export class PresenceBroker {
       security.membership.apply(events);
       this.intervals.process(events);
     });
+    this.updateLimiter = new UpdateLimiter(options.maxUpdatesPerMinute);
     this.ctx = {
       tracker: this.tracker,
+      updates: this.updateLimiter,
       sessions: new Sessions(),
       topics: this.topics,
       log: options.log,

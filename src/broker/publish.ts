@@ -1,5 +1,6 @@
 import type { AedesPublishPacket, Client, PublishPacket } from 'aedes';
 import { parseConnAnnouncement, parseMemberAnnouncement } from '../announcements.js';
+import { consumeConnAnnouncement } from './announce.js';
 import type { BrokerContext } from './context.js';
 import { dropPublish, mayUseGroupTopic } from './group-access.js';
 import { RefusalLog } from './refusal-log.js';
@@ -31,17 +32,24 @@ export function authorizePublish(ctx: BrokerContext, onQuery: () => QueryHandler
     // Marked as a client's before aedes queues it for persistent sessions (it sets `clientId` only
     // later, when it emits), so the offline queues can leave out what `forward` will drop anyway.
     if (client) (packet as PublishPacket & { clientId?: string }).clientId ??= client.id;
-    const reason = reserved ? 'reserved topic' : consume(ctx, client, packet, onQuery());
-    if (reason) {
+    const refuse = (reason: string) => {
       refusals.warn('publish refused', { clientId: client?.id, topic, reason });
       ctx.refused('publish', metricLabel(reason));
-    }
+    };
+    const reason = reserved ? 'reserved topic' : consume(ctx, client, packet, onQuery(), refuse);
+    if (reason) refuse(reason);
     done(null);
   };
 }
 
 /** Acts on an allowed product topic; returns why the publish is refused otherwise. */
-function consume(ctx: BrokerContext, client: Client | null, packet: PublishPacket, onQuery?: QueryHandler): string | undefined {
+function consume(
+  ctx: BrokerContext,
+  client: Client | null,
+  packet: PublishPacket,
+  onQuery: QueryHandler | undefined,
+  late: (reason: string) => void,
+): string | undefined {
   const identity = ctx.sessions.identity(client);
   if (!client || !identity) return 'no live client';
   const target = ctx.topics.parse(packet.topic);
@@ -51,17 +59,7 @@ function consume(ctx: BrokerContext, client: Client | null, packet: PublishPacke
       if (target.userId !== identity.userId || target.clientId !== client.id) return 'spoofing: not its own announcement topic';
       const announcement = parseConnAnnouncement(payload, ctx.maxDataBytes);
       if (!announcement.ok) return `invalid announcement: ${announcement.reason}`;
-      // The connection itself is the truth in serve mode: a will or an announced offline changes nothing
-      // (the disconnect that follows does), and a birth only refreshes the connection's data.
-      if (announcement.value.action === 'online' && !client.closed) {
-        void ctx.tracker.connectionUp({
-          userId: identity.userId,
-          connectionId: client.id,
-          data: announcement.value.data ?? identity.data,
-          epoch: announcement.value.epoch,
-        });
-      }
-      return undefined;
+      return consumeConnAnnouncement(ctx, client, identity, announcement.value, late);
     }
     case 'member': {
       if (target.userId !== identity.userId) return 'spoofing: not its own membership topic';

@@ -18,6 +18,7 @@ export const SHARED_FLAGS: FlagTable = {
   prefix: flag('prefix'),
   'group-prefix': flag('groupPrefix'),
   'max-data-bytes': flag('maxDataBytes', 'integer'),
+  'max-updates-per-minute': flag('maxUpdatesPerMinute', 'integer'),
   'log-level': flag('logLevel'),
   'api-token': flag('apiToken'),
   'max-query-ids': flag('maxQueryIds', 'integer'),

@@ -22,6 +22,7 @@ commands:
             [--api-token T] [--max-query-ids N] [--max-page-size N]
             [--query-rate-per-client N] [--http-query-rate-per-ip N]
             [--announce-max N] [--interval-ms MS] [--interval-max-ids N]   (large groups)
+            [--max-updates-per-minute N]   (data updates per connection; default 30)
   attach    add presence to an existing broker (Mosquitto, EMQX, HiveMQ, ...) as its MQTT client
             --broker URL [--username U --password P] [--bridge-id ID] [--host H] [--http-port N]
             [--grace MS] [--config FILE] [--prefix P] [--group-prefix P] [--max-data-bytes N]
@@ -29,6 +30,7 @@ commands:
             [--api-token T] [--max-query-ids N] [--max-page-size N]
             [--query-rate-per-client N] [--http-query-rate-per-ip N]
             [--announce-max N] [--interval-ms MS] [--interval-max-ids N]   (large groups)
+            [--max-updates-per-minute N]
   watch     print presence events as JSON lines
             --url URL [--users a,b] [--groups g,h] [--id ID] [--password P] [--changes-only]
 ${PASSWD_USAGE}`;

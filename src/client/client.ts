@@ -7,6 +7,7 @@ import { MembershipChannel } from './membership-channel.js';
 import { mqttTransport } from './mqtt-transport.js';
 import { checkResult, connAnnouncement, newEpoch } from './payloads.js';
 import { RosterRefresh } from './interval-expansion.js';
+import { checkUpdateData, updateAnnouncement, type UpdatePresenceCall } from './data-update.js';
 import { PresenceChannel } from './presence-channel.js';
 import { QueryChannel } from './query-channel.js';
 import type { Transport, TransportFactory } from './transport.js';
@@ -97,7 +98,8 @@ export function connect(options: ConnectOptions): Promise<PresenceClient> {
 export class PresenceClient {
   readonly userId: string;
   readonly clientId: string;
-  private readonly data: UserData;
+  /** The latest data (connect, then each updatePresence): every birth and will carries it. */
+  private data: UserData;
   private readonly topics: Topics;
   private readonly timeoutMs: number;
   private readonly keepaliveSeconds: number;
@@ -174,6 +176,24 @@ export class PresenceClient {
    */
   groupMembers(groupId: string): GroupRoster | undefined {
     return this.presence.groupMembers(groupId);
+  }
+
+  /**
+   * Changes this user's data without reconnecting: watchers get an `update` event (nothing when the
+   * data is the same). Resolves once the server acknowledged the announcement; later births and wills
+   * carry the new data. Fails with INVALID_ARGUMENT (not a JSON object, over 1 KiB) or NOT_CONNECTED.
+   * The server may still refuse it (its user list provides the data; over 30 updates a minute):
+   * that is logged and counted there, and the data watchers see stays as it was.
+   */
+  updatePresence(call: UpdatePresenceCall): Promise<void> {
+    return settle(() => {
+      const data = checkUpdateData(call?.data);
+      const payload = updateAnnouncement(data, this.epoch);
+      return this.io('update', (t) => {
+        this.data = data;
+        return t.publish(this.topics.conn(this.userId, this.clientId), payload, { qos: 1, retain: true });
+      });
+    }, call);
   }
 
   /** Groups this user is a member of through this client (subscribeGroup). */

@@ -11,6 +11,7 @@ export {
   type WhereNowCall,
 } from './client.js';
 export type { ClientEvents } from './channel.js';
+export type { UpdatePresenceCall } from './data-update.js';
 export { ERROR_CODE, PresenceClientError, type ErrorCode } from './errors.js';
 export type { Transport, TransportFactory, TransportListener, TransportOptions, Will } from './transport.js';
 export {

@@ -79,7 +79,7 @@ export class PresenceView {
     state.lastSeq.set(event.id, event.seq);
     state.onlineCount = event.groupOnlineCount;
     if (event.action === 'leave') state.members.delete(event.id);
-    else state.members.set(event.id, { id: event.id, online: event.action !== 'offline', data: event.data, seq: event.seq });
+    else state.members.set(event.id, rosterEntry(event));
     return 'change';
   }
 
@@ -103,7 +103,9 @@ export class PresenceView {
       const last = state.lastSeq.get(member.id);
       if (last !== undefined && member.seq < last) continue;
       state.lastSeq.set(member.id, member.seq);
-      state.members.set(member.id, { id: member.id, online: member.online, data: member.data, seq: member.seq });
+      const entry: GroupMember = { id: member.id, online: member.online, data: member.data, seq: member.seq };
+      if (member.lastSeen !== undefined) entry.lastSeen = member.lastSeen;
+      state.members.set(member.id, entry);
     }
     state.onlineCount = page.onlineCount;
   }
@@ -136,4 +138,10 @@ export interface GroupPage {
   onlineCount: number;
   offset: number;
   members: GroupMember[];
+}
+
+/** A member as a group event leaves it: an offline's time is its lastSeen. */
+function rosterEntry(event: GroupPresenceEvent): GroupMember {
+  const online = event.action !== 'offline';
+  return { id: event.id, online, data: event.data, seq: event.seq, ...(online ? {} : { lastSeen: event.time }) };
 }

@@ -6,7 +6,8 @@ export type UserData = Record<string, unknown>;
 
 export interface UserPresenceEvent {
   time: number;
-  action: 'online' | 'offline';
+  /** `update`: the user's data changed (updatePresence), it stays online. */
+  action: 'online' | 'offline' | 'update';
   id: string;
   data: UserData;
   /** Per user, strictly increasing across all of the user's events. */
@@ -19,7 +20,7 @@ export interface GroupPresenceEvent {
   groupId: string;
   groupOnlineCount: number;
   time: number;
-  action: 'online' | 'offline' | 'join' | 'leave';
+  action: 'online' | 'offline' | 'join' | 'leave' | 'update';
   id: string;
   data: UserData;
   seq: number;
@@ -32,6 +33,8 @@ export interface GroupMember {
   online: boolean;
   data: UserData;
   seq: number;
+  /** Offline users seen online before: when they last went offline (ms since the epoch). */
+  lastSeen?: number;
 }
 
 export interface HereNowResult {

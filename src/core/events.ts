@@ -13,8 +13,9 @@ export type OfflineReason =
   | 'token_expired'
   | 'vanished';
 
-export type UserAction = 'online' | 'offline';
-export type GroupAction = 'online' | 'offline' | 'join' | 'leave';
+/** `update`: a connected user's `data` changed (an update announcement, or a birth with new data). */
+export type UserAction = 'online' | 'offline' | 'update';
+export type GroupAction = 'online' | 'offline' | 'join' | 'leave' | 'update';
 
 /** Published retained on `presence/user/<id>`. */
 export interface UserEvent {
@@ -58,6 +59,23 @@ export interface ConnectionDown {
   /** When given, the down only applies if it matches the connection's current epoch. */
   epoch?: string;
 }
+
+/** A connection declares new `data` for its user (the announcement `{"action":"update",...}`). */
+export interface DataUpdate {
+  userId: string;
+  connectionId: string;
+  data: UserData;
+  /** When given, the update only applies if it matches the connection's current epoch. */
+  epoch?: string;
+}
+
+/** Why an update changed nothing; refusals are data, `detail` is for logs and the client. */
+export type UpdateRefusalCode = 'not_connected' | 'stale_epoch' | 'trusted_data' | 'rate_limited' | 'invalid_data';
+
+/** What became of an update: `updated` (events emitted), `unchanged` (same data, nothing emitted) or refused. */
+export type UpdateResult =
+  | { ok: true; status: 'updated' | 'unchanged' }
+  | { ok: false; code: UpdateRefusalCode; detail: string };
 
 /**
  * What an outside source of truth says about one user right now (attach mode: the broker's retained

@@ -1,26 +1,68 @@
-import { isIdle, type GroupPage, type PresenceStore, type StoreStats, type UserRecord } from './store.js';
+import { emptyRecord } from './transitions.js';
+import { isIdle, isLastSeenOnly, type GroupPage, type PresenceStore, type StoreStats, type UserRecord } from './store.js';
 
 interface GroupState {
   members: Set<string>;
   online: Set<string>;
 }
 
-/** The single-process store: plain maps, no copies on read (callers treat records as immutable). */
+/**
+ * Offline users with nothing but a `lastSeen` kept at most (the oldest forgotten first). Measured at
+ * about 110 bytes of heap each with 13-character ids (test/slow/last-seen-memory.test.ts), so the
+ * default bound holds at most ~110 MB; beyond it, the users gone longest lose their lastSeen.
+ */
+export const DEFAULT_MAX_LAST_SEEN = 1_000_000;
+
+export interface MemoryStoreOptions {
+  /** Bound on lastSeen-only users kept (see DEFAULT_MAX_LAST_SEEN); 0 keeps none. */
+  maxLastSeen?: number;
+}
+
+/**
+ * The single-process store: plain maps, no copies on read (callers treat records as immutable).
+ * A user who went offline and holds nothing else is kept only as its `lastSeen` time, in a bounded
+ * map, and read back as a minimal offline record (no data, seq 0).
+ */
 export class MemoryStore implements PresenceStore {
   private readonly users = new Map<string, UserRecord>();
   private readonly groups = new Map<string, GroupState>();
+  private readonly lastSeen = new Map<string, number>();
+  private readonly maxLastSeen: number;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.maxLastSeen = options.maxLastSeen ?? DEFAULT_MAX_LAST_SEEN;
+  }
 
   async getUser(userId: string): Promise<UserRecord | undefined> {
-    return this.users.get(userId);
+    return this.read(userId);
   }
 
   async getUsers(userIds: readonly string[]): Promise<(UserRecord | undefined)[]> {
-    return userIds.map((id) => this.users.get(id));
+    return userIds.map((id) => this.read(id));
+  }
+
+  /** How many users are kept only as their lastSeen time. */
+  get lastSeenOnly(): number {
+    return this.lastSeen.size;
+  }
+
+  private read(userId: string): UserRecord | undefined {
+    const record = this.users.get(userId);
+    if (record) return record;
+    const seen = this.lastSeen.get(userId);
+    return seen === undefined ? undefined : { ...emptyRecord(userId), lastSeen: seen };
   }
 
   async commit(record: UserRecord, touchedGroups: readonly string[]): Promise<Map<string, number>> {
+    this.lastSeen.delete(record.id);
     if (isIdle(record)) this.users.delete(record.id);
-    else this.users.set(record.id, record);
+    else if (isLastSeenOnly(record)) {
+      this.users.delete(record.id);
+      if (this.maxLastSeen > 0) {
+        this.lastSeen.set(record.id, record.lastSeen!);
+        if (this.lastSeen.size > this.maxLastSeen) this.lastSeen.delete(this.lastSeen.keys().next().value!);
+      }
+    } else this.users.set(record.id, record);
     const counts = new Map<string, number>();
     for (const groupId of touchedGroups) {
       const member = record.groups.includes(groupId);
@@ -55,7 +97,9 @@ export class MemoryStore implements PresenceStore {
         if (group.online.has(id) !== pass) continue;
         if (index >= offset && index < end) {
           const user = this.users.get(id);
-          members.push({ id, online: pass, data: user?.data ?? {}, seq: user?.seq ?? 0 });
+          const member: GroupPage['members'][number] = { id, online: pass, data: user?.data ?? {}, seq: user?.seq ?? 0 };
+          if (!pass && user?.lastSeen !== undefined) member.lastSeen = user.lastSeen;
+          members.push(member);
         }
         index++;
         if (index >= end) break;

@@ -22,6 +22,8 @@ export interface UserRecord {
   groups: string[];
   /** Set while the last connection is gone but the grace window has not yet run out. */
   pendingOffline?: { token: number; reason: OfflineReason };
+  /** When the user last went offline (the offline event's `time`, ms since the epoch); plain JSON. */
+  lastSeen?: number;
 }
 
 export interface MemberState {
@@ -29,6 +31,8 @@ export interface MemberState {
   online: boolean;
   data: UserData;
   seq: number;
+  /** Set for an offline user seen online before (ms since the epoch). */
+  lastSeen?: number;
 }
 
 export interface GroupPage {
@@ -67,8 +71,21 @@ export interface PresenceStore {
   stats(): Promise<StoreStats>;
 }
 
-/** A record is worth keeping while it is online, connected, pending, or a member of something. */
+/**
+ * A record is worth keeping while it is online, connected, pending, a member of something, or
+ * remembers when its user was last seen (`lastSeen`, answered by queries for offline users). A store
+ * may keep the lastSeen-only ones more compactly and bound them (MemoryStore does; see `isLastSeenOnly`).
+ */
 export function isIdle(record: UserRecord): boolean {
+  return isInactive(record) && record.lastSeen === undefined;
+}
+
+/** Nothing left of the user but when it was last seen. */
+export function isLastSeenOnly(record: UserRecord): boolean {
+  return isInactive(record) && record.lastSeen !== undefined;
+}
+
+function isInactive(record: UserRecord): boolean {
   return (
     !record.online &&
     record.groups.length === 0 &&

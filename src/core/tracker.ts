@@ -1,12 +1,14 @@
 import type {
   ConnectionDown,
   ConnectionUp,
+  DataUpdate,
   GroupEvent,
   OfflineReason,
   PresenceEvent,
   UserData,
   UserEvent,
   UserSnapshot,
+  UpdateResult,
 } from './events.js';
 import { MemoryStore } from './memory-store.js';
 import type { GroupPage, PresenceStore, StoreStats, UserRecord } from './store.js';
@@ -44,6 +46,8 @@ export interface UserState {
   data: UserData;
   connections: number;
   groups: string[];
+  /** When the user last went offline (ms since the epoch), if it ever did. */
+  lastSeen?: number;
 }
 
 /**
@@ -87,6 +91,21 @@ export class PresenceTracker {
     return this.change(down.userId, (record) =>
       rules.connectionDown(record, down, this.graceMs > 0 ? this.nextToken++ : undefined),
     );
+  }
+
+  /**
+   * A connection's new data (see `rules.update`). Resolves, once applied and emitted, to what became of
+   * it: `updated`, `unchanged`, or a refusal `{code, detail}` (not connected, stale epoch, trusted data).
+   */
+  async update(change: DataUpdate): Promise<UpdateResult> {
+    let result: UpdateResult = { ok: false, code: 'not_connected', detail: 'the change was not applied' };
+    await this.change(change.userId, (record) => {
+      const transition = rules.update(record, change, this.trustedData(change.userId));
+      if (transition.refused) result = { ok: false, ...transition.refused };
+      else result = { ok: true, status: transition.announce ? 'updated' : 'unchanged' };
+      return transition.refused ? undefined : transition;
+    });
+    return result;
   }
 
   join(userId: string, groupId: string): Promise<void> {
@@ -182,6 +201,8 @@ export class PresenceTracker {
         seqs.push(seq);
       }
       record = { ...record, seq };
+      // lastSeen is the time of the user's last offline event, stamped like `time` and `seq`.
+      if (announce.user?.action === 'offline') record.lastSeen = now;
       const counts = await this.store.commit(record, transition.touched);
       this.onEvents(this.toEvents(record, announce, counts, now, seqs));
     } else {
@@ -256,5 +277,6 @@ function toUserState(record: UserRecord): UserState {
     data: record.data,
     connections: Object.keys(record.connections).length,
     groups: [...record.groups],
+    ...(record.lastSeen !== undefined ? { lastSeen: record.lastSeen } : {}),
   };
 }

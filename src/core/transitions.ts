@@ -1,11 +1,13 @@
 import type {
   ConnectionDown,
   ConnectionUp,
+  DataUpdate,
   GroupAction,
   OfflineReason,
   UserAction,
   UserData,
   UserSnapshot,
+  UpdateRefusalCode,
 } from './events.js';
 import type { UserRecord } from './store.js';
 
@@ -60,6 +62,35 @@ function wentOffline(record: UserRecord, reason: OfflineReason): Transition {
   };
 }
 
+/** The user's data changed while it is (published) online: `update` to the user and each group. */
+function updated(record: UserRecord): Transition {
+  return {
+    record,
+    announce: {
+      user: { action: 'update' },
+      groups: record.groups.map((groupId) => ({ groupId, action: 'update' as const })),
+    },
+    // Counts are unchanged; the touched groups only let the tracker read them for the events.
+    touched: record.groups,
+  };
+}
+
+/** Deep equality of two JSON objects by value: key order and prototypes do not matter. */
+export function sameData(a: UserData, b: UserData): boolean {
+  return jsonEqual(a, b);
+}
+
+function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  const ob = b as Record<string, unknown>;
+  return ka.every((k) => Object.prototype.hasOwnProperty.call(ob, k) && jsonEqual((a as Record<string, unknown>)[k], ob[k]));
+}
+
 export function connectionUp(
   current: UserRecord | undefined,
   up: ConnectionUp,
@@ -70,13 +101,44 @@ export function connectionUp(
   const connections = { ...record.connections, [up.connectionId]: { since: now, epoch: up.epoch, data: up.data } };
   const data = trustedData ?? up.data ?? record.data;
   const next: UserRecord = { ...record, connections, data };
+  // A birth with new data for a user already online is an update (data belongs to the user).
+  const changed = record.online && !sameData(record.data, data);
   if (next.pendingOffline) {
     // Back within the grace window: the offline that was held back is dropped, nothing is announced.
     delete next.pendingOffline;
-    return { record: next, announce: undefined, touched: [] };
+    return changed ? updated(next) : { record: next, announce: undefined, touched: [] };
   }
-  if (next.online) return { record: next, announce: undefined, touched: [] };
+  if (next.online) return changed ? updated(next) : { record: next, announce: undefined, touched: [] };
   return wentOnline(next);
+}
+
+/** An update that changes nothing, with why, when it is refused. */
+export interface UpdateTransition extends Transition {
+  refused?: { code: UpdateRefusalCode; detail: string };
+}
+
+/**
+ * A connection declares new data for its user. Refused when the connection is not known (not
+ * connected), when its epoch is not the connection's current one (a stale update, the rule offlines
+ * follow), or when the server's user list provides the data. Data equal to what the user has (deep
+ * JSON equality) announces nothing; otherwise `update` goes to the user and each of its groups.
+ */
+export function update(current: UserRecord | undefined, change: DataUpdate, trustedData: UserData | undefined): UpdateTransition {
+  const record = current ?? emptyRecord(change.userId);
+  const refuse = (code: UpdateRefusalCode, detail: string): UpdateTransition => ({ ...unchanged(record), refused: { code, detail } });
+  const connection = record.connections[change.connectionId];
+  if (!connection) return refuse('not_connected', `connection '${change.connectionId}' of '${change.userId}' is not connected`);
+  if (change.epoch !== undefined && connection.epoch !== undefined && change.epoch !== connection.epoch) {
+    return refuse('stale_epoch', `epoch '${change.epoch}' is not the connection's current epoch`);
+  }
+  if (trustedData !== undefined) return refuse('trusted_data', "the server's user list provides this user's data");
+  const connections = { ...record.connections, [change.connectionId]: { ...connection, data: change.data } };
+  const next: UserRecord = { ...record, connections, data: change.data };
+  if (!record.online || sameData(record.data, change.data)) {
+    // Nothing to announce; the connection's declared data is still kept (a resync rebuilds from it).
+    return { record: sameData(record.data, change.data) ? { ...next, data: record.data } : next, announce: undefined, touched: [] };
+  }
+  return updated(next);
 }
 
 export function connectionDown(
@@ -173,6 +235,10 @@ export function resync(
     for (const groupId of groups) {
       announcedGroups.push(online ? { groupId, action: 'online' } : { groupId, action: 'offline', reason });
     }
+  } else if (online && !sameData(base.data, next.data)) {
+    // Data updated while nobody watched (attach: a retained update replaced a birth): an update.
+    user = { action: 'update' };
+    for (const groupId of groups) announcedGroups.push({ groupId, action: 'update' });
   }
   const touched = [...new Set([...left, ...joined, ...(user ? groups : []), ...(current ? [] : groups)])];
   const announce = user || announcedGroups.length > 0 ? { user, groups: announcedGroups } : undefined;

@@ -43,6 +43,8 @@ export interface Member {
   data: UserData;
   /** The seq of the user's last event (0 when none is known): a client drops events at or below it. */
   seq: number;
+  /** Offline users seen online before: when they last went offline (ms since the epoch). */
+  lastSeen?: number;
 }
 
 export interface HereNowResult {
@@ -213,7 +215,7 @@ export class QueryService {
     const known = new Map(visible.map((id, i) => [id, states[i]]));
     const users = userIds.map((id) => {
       const state = known.get(id);
-      return state ? { id, online: state.online, data: state.data, seq: state.seq } : { id, online: false, data: {}, seq: 0 };
+      return state ? member(id, state) : { id, online: false, data: {}, seq: 0 };
     });
     return { ok: true, result: { users }, known: userIds.every((id) => known.get(id) !== undefined) };
   }
@@ -229,7 +231,7 @@ export class QueryService {
     }
     if (scope && !scope.mayWatchGroup(groupId)) return failure(QueryCode.FORBIDDEN, `not allowed to watch group '${groupId}'`);
     const page = await this.reader.groupPage(groupId, limit, offset);
-    const members = page.members.map(({ id, online, data, seq }) => ({ id, online, data, seq }));
+    const members = page.members.map((state) => member(state.id, state));
     return {
       ok: true,
       result: { groupId, total: page.total, onlineCount: page.onlineCount, offset, limit, members },
@@ -279,6 +281,13 @@ export class QueryService {
     }
     return checked;
   }
+}
+
+/** A user's answer: `lastSeen` only while offline, and only when the user was ever seen online. */
+function member(id: string, state: { online: boolean; data: UserData; seq: number; lastSeen?: number }): Member {
+  const answer: Member = { id, online: state.online, data: state.data, seq: state.seq };
+  if (!state.online && state.lastSeen !== undefined) answer.lastSeen = state.lastSeen;
+  return answer;
 }
 
 function isMethod(name: string): name is MethodName {

@@ -13,12 +13,14 @@ import {
   type UserPresenceEvent,
 } from '../../client/index.js';
 import { showIntervalEvent } from './large-group.js';
+import { applyEvent, describe, mountStatus, withStatus } from './status.js';
 
 interface Person {
   id: string;
   data: UserData;
   /** undefined while not known yet. */
   online: boolean | undefined;
+  lastSeen?: number;
 }
 
 interface Group {
@@ -97,7 +99,7 @@ function renderMe(): void {
 async function onConnect(event: SubmitEvent): Promise<void> {
   event.preventDefault();
   const id = form.id.value.trim();
-  const data = myData();
+  const data = withStatus(myData());
   showError(undefined);
   setStatus('connecting');
   form.connectButton.disabled = true;
@@ -123,7 +125,7 @@ async function onConnect(event: SubmitEvent): Promise<void> {
 function wire(c: PresenceClient): void {
   c.on(IM_EVENT.USER_PRESENCE, (event) => {
     updatePerson(event);
-    log(event.action, `${label(event)} is ${event.action}${event.reason ? ` (${event.reason})` : ''}`);
+    log(event.action, `${label(event)} is ${event.action === 'update' ? `now "${String(event.data.status ?? '')}"` : event.action}${event.reason ? ` (${event.reason})` : ''}`);
   });
   c.on(CLIENT_EVENT.SNAPSHOT, (event) => {
     updatePerson(event);
@@ -132,7 +134,7 @@ function wire(c: PresenceClient): void {
   c.on(IM_EVENT.GROUP_PRESENCE, (event) => {
     if (showIntervalEvent(event, groups.get(event.groupId), { cap: ROSTER_PAGE, render: renderGroups, log })) return;
     updateGroup(event);
-    const verb = { join: 'joined', leave: 'left', online: 'is online in', offline: 'is offline in' }[event.action];
+    const verb = { join: 'joined', leave: 'left', online: 'is online in', offline: 'is offline in', update: 'updated their status in' }[event.action];
     log(event.action, `${label(event)} ${verb} ${event.groupId} (${event.groupOnlineCount} online)`);
   });
   c.on(CLIENT_EVENT.CONNECTION, ({ status }) => {
@@ -189,8 +191,7 @@ async function unwatch(id: string): Promise<void> {
 function updatePerson(event: UserPresenceEvent): void {
   const person = roster.get(event.id);
   if (!person) return;
-  person.online = event.action === 'online';
-  person.data = event.data;
+  applyEvent(person, event);
   renderRoster();
 }
 
@@ -247,7 +248,7 @@ async function loadRoster(id: string): Promise<void> {
   }
   const group = groups.get(id);
   if (!group || c !== client) return;
-  group.members = new Map(page.members.map((m) => [m.id, { id: m.id, data: m.data, online: m.online }]));
+  group.members = new Map(page.members.map((m) => [m.id, { id: m.id, data: m.data, online: m.online, lastSeen: m.lastSeen }]));
   group.onlineCount = page.onlineCount;
   group.total = page.total;
   renderGroups();
@@ -269,7 +270,7 @@ function updateGroup(event: GroupPresenceEvent): void {
   group.onlineCount = event.groupOnlineCount;
   if (group.total !== undefined && (event.action === 'join' || event.action === 'leave')) group.total += event.action === 'join' ? 1 : -1;
   if (event.action === 'leave') group.members.delete(event.id);
-  else group.members.set(event.id, { id: event.id, data: event.data, online: event.action !== 'offline' });
+  else group.members.set(event.id, applyEvent({ id: event.id, data: {}, online: undefined, lastSeen: group.members.get(event.id)?.lastSeen }, event));
   renderGroups();
 }
 
@@ -307,8 +308,7 @@ function personRow(person: Person, action?: HTMLElement): HTMLLIElement {
   avatar.append(element('span', 'dot'));
   const who = element('span', 'who');
   const name = typeof person.data.name === 'string' && person.data.name ? person.data.name : person.id;
-  const state = person.online === undefined ? 'unknown' : person.online ? 'online' : 'offline';
-  who.append(element('b', '', name), element('span', '', `${person.id} · ${state}`));
+  who.append(element('b', '', name), element('span', '', describe(person)));
   row.append(avatar, who);
   if (action) row.append(action);
   return row;
@@ -399,3 +399,4 @@ $('clear-log').addEventListener('click', () => $('log').replaceChildren());
 // Best effort: tell the others at once rather than when the socket times out.
 addEventListener('pagehide', () => void client?.disconnect());
 restoreForm();
+mountStatus({ client: () => client, data: myData, showError, log, render: () => (renderRoster(), renderGroups()) });
