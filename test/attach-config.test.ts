@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { CLI } from './fixtures/process.js';
 import { resolve } from 'node:path';
 import t from 'tap';
 import { resolveAttachConfig } from '../src/attach/config.js';
@@ -32,7 +33,7 @@ t.test('attach config: defaults, layers, and clear refusals', async (t) => {
 
 t.test('the attach command refuses bad input with exit code 2 and says why', async (t) => {
   const run = (...args: string[]) =>
-    spawnSync(process.execPath, [...process.execArgv, resolve(import.meta.dirname, '../src/cli/main.ts'), 'attach', ...args], { encoding: 'utf8' });
+    spawnSync(process.execPath, [CLI, 'attach', ...args], { encoding: 'utf8' });
   const missing = run();
   t.equal(missing.status, 2);
   t.match(missing.stderr, /--broker URL is required/);

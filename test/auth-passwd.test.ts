@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { CLI } from './fixtures/process.js';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -10,8 +11,7 @@ import { serve } from './fixtures/server.js';
 
 /** Runs the real CLI (from source, with the loader tap runs us under); resolves to exit code and stderr. */
 function cli(args: string[], stdin: string): Promise<{ code: number | null; stderr: string }> {
-  const loader = process.execArgv.filter((a) => a.startsWith('--import'));
-  const child = spawn(process.execPath, [...loader, 'src/cli/main.ts', ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stdin.end(stdin);

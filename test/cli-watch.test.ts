@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { CLI } from './fixtures/process.js';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -85,9 +86,7 @@ forEachMode(t, 'watch --changes-only skips the snapshot; bad arguments and unrea
 t.test('the watch command as a process: lines on stdout, a clean exit on SIGINT', async (t) => {
   const { mqttUrl } = await serve(t);
   await presenceClient(t, mqttUrl, 'alice');
-  const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-  // the test's own loader flags let the child run the TypeScript sources
-  const child = spawn(process.execPath, [...process.execArgv, main, 'watch', '--url', mqttUrl, '--users', 'alice'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'watch', '--url', mqttUrl, '--users', 'alice'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => child.kill('SIGKILL'));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const first = await new Promise<string>((resolve, reject) => {
@@ -101,7 +100,7 @@ t.test('the watch command as a process: lines on stdout, a clean exit on SIGINT'
   child.kill('SIGINT');
   t.equal(await exited, 0, 'exits 0 after disconnecting');
 
-  const refused = spawn(process.execPath, [...process.execArgv, main, 'watch', '--url', 'mqtt://127.0.0.1:1', '--users', 'a'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const refused = spawn(process.execPath, [CLI, 'watch', '--url', 'mqtt://127.0.0.1:1', '--users', 'a'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   refused.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   t.equal(await new Promise((resolve) => refused.once('exit', resolve)), 1);
