@@ -11,7 +11,9 @@ export type OfflineReason =
   | 'takeover'
   | 'announced'
   | 'token_expired'
-  | 'vanished';
+  | 'vanished'
+  /** The node holding the connection stopped renewing its liveness record (cluster mode). */
+  | 'node_down';
 
 export type UserAction = 'online' | 'offline';
 export type GroupAction = 'online' | 'offline' | 'join' | 'leave';
@@ -49,6 +51,8 @@ export interface ConnectionUp {
   data?: UserData;
   /** Announcement epoch (attach mode); lets a stale offline be told from a current one. */
   epoch?: string;
+  /** Cluster node holding the connection; the tracker stamps its own when not given. */
+  node?: string;
 }
 
 export interface ConnectionDown {
@@ -57,6 +61,11 @@ export interface ConnectionDown {
   reason: OfflineReason;
   /** When given, the down only applies if it matches the connection's current epoch. */
   epoch?: string;
+  /**
+   * Cluster node the connection ended on; the down only applies while the connection is still held
+   * by that node (a late disconnect on the old node after a cross-node takeover ends nothing).
+   */
+  node?: string;
 }
 
 /**
