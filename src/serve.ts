@@ -11,6 +11,7 @@ import { Router, sendJson } from './http/router.js';
 import { registerBrowserAssets } from './http/browser-assets.js';
 import type { Logger } from './log.js';
 import { QueryService, queryLimits } from './queries/service.js';
+import { connectCluster } from './store/cluster.js';
 
 export interface RunningServer {
   readonly broker: PresenceBroker;
@@ -32,6 +33,8 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
     );
   }
   const security = await createSecurity(config, log, extras);
+  // Cluster mode (docs/cluster.md): state in Redis, shared with every node of the cluster.
+  const cluster = config.redis ? await connectCluster(config, log, (userId) => security.trustedData(userId)) : undefined;
   // Created first, as the broker reports to it; its gauges read the tracker only when scraped.
   const metrics = new PresenceMetrics(() => broker.tracker.stats());
   const broker = await PresenceBroker.create({
@@ -43,7 +46,12 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
     log,
     onPublished: (event) => metrics.eventPublished(event),
     onRefused: (what, reason) => metrics.refused(what, reason),
+    ...(cluster && { cluster: cluster.parts, tracker: cluster.tracker }),
   });
+  if (cluster) {
+    await cluster.join(broker);
+    cluster.registerMetrics(metrics.registry, broker);
+  }
   const queries = new QueryService(broker.tracker, {
     limits: queryLimits(config),
     observe: (method, via, code, seconds) => metrics.queryAnswered(method, via, code, seconds),
@@ -51,7 +59,10 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
   });
   serveQueries(broker, queries, log);
   const router = new Router().get(/^\/healthz$/, (_req, res) => {
-    sendJson(res, 200, { status: 'ok', mode: 'serve', connections: broker.connectedClients });
+    if (cluster && !cluster.healthy()) {
+      return sendJson(res, 503, { status: 'unavailable', mode: 'serve', reason: 'Redis unreachable', node: cluster.nodeId });
+    }
+    sendJson(res, 200, { status: 'ok', mode: 'serve', connections: broker.connectedClients, ...(cluster && { node: cluster.nodeId }) });
   });
   registerBrowserAssets(router);
   const apiClosed = apiClosedBecause(config.apiToken, security);
@@ -67,6 +78,7 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
     tcp.close();
     http.close();
     await broker.close();
+    await cluster?.close();
     throw error;
   }
   const mqttPort = (tcp.address() as AddressInfo).port;
@@ -99,6 +111,7 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
         tcp.close();
         http.close();
         await broker.close();
+        await cluster?.close();
         http.closeAllConnections();
         log.info('stopped', { mode: 'serve' });
       })();

@@ -1,0 +1,4 @@
+declare module 'msgpack-lite' {
+  export function encode(value: unknown): Buffer;
+  export function decode(buffer: Buffer): unknown;
+}
