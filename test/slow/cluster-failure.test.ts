@@ -82,6 +82,9 @@ t.test('stop every node, start again: memberships, data, retained records, persi
   t.match(crew, { total: 2, onlineCount: 0 }, 'memberships kept, nobody online');
   const hanaRecord = (await getJson(a, '/v1/users/hana')).body;
   t.match(hanaRecord, { online: false, data: { name: 'Hana' } }, 'user data kept');
+  // lastSeen is stored with the user (the queries that return it are docs/api.md's business).
+  const stored = JSON.parse((await redis.client().hget('presence:u:hana', 'r')) ?? '{}') as { lastSeen?: number };
+  t.ok(typeof stored.lastSeen === 'number' && stored.lastSeen <= Date.now(), `lastSeen kept: ${stored.lastSeen}`);
   const late = await client(t, b.mqtt, { clientId: 'late' });
   const lateInbox = new Inbox(late);
   await subscribe(late, ['presence/user/hana', 'presence/user/ivan']);
