@@ -11,7 +11,6 @@ import { Router, sendJson } from './http/router.js';
 import { registerBrowserAssets } from './http/browser-assets.js';
 import type { Logger } from './log.js';
 import { QueryService, queryLimits } from './queries/service.js';
-import { connectCluster } from './store/cluster.js';
 
 export interface RunningServer {
   readonly broker: PresenceBroker;
@@ -34,7 +33,10 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
   }
   const security = await createSecurity(config, log, extras);
   // Cluster mode (docs/cluster.md): state in Redis, shared with every node of the cluster.
-  const cluster = config.redis ? await connectCluster(config, log, (userId) => security.trustedData(userId)) : undefined;
+  // Loaded only with --redis: without it nothing of the cluster code (or ioredis) is even imported.
+  const cluster = config.redis
+    ? await (await import('./store/cluster.js')).connectCluster(config, log, (userId) => security.trustedData(userId))
+    : undefined;
   // Created first, as the broker reports to it; its gauges read the tracker only when scraped.
   const metrics = new PresenceMetrics(() => broker.tracker.stats());
   const broker = await PresenceBroker.create({

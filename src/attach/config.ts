@@ -26,6 +26,11 @@ export interface AttachConfig extends QueryConfig {
   /** Delay between attempts to reconnect to the broker. */
   reconnectMs: number;
   logLevel: LogLevel;
+  /** `attach --redis`: one active bridge among several, by a lease in Redis (docs/cluster.md). */
+  redis?: string;
+  cluster: string;
+  /** A standby takes over within this long of the active bridge's death (ms). */
+  nodeTimeoutMs: number;
 }
 
 export const DEFAULT_ATTACH_CONFIG: Omit<AttachConfig, 'broker'> = {
@@ -39,6 +44,8 @@ export const DEFAULT_ATTACH_CONFIG: Omit<AttachConfig, 'broker'> = {
   reconnectMs: 1000,
   logLevel: 'info',
   ...DEFAULT_QUERY_CONFIG,
+  cluster: 'presence',
+  nodeTimeoutMs: 10_000,
 };
 
 const PREFIX_PATTERN = '^[^/+#$\\u0000][^/+#\\u0000]*(/[^/+#\\u0000]+)*$';
@@ -59,6 +66,9 @@ const schema: JSONSchemaType<Partial<AttachConfig>> = {
     reconnectMs: { type: 'integer', minimum: 10, maximum: 3_600_000, nullable: true },
     logLevel: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], nullable: true },
     ...QUERY_CONFIG_PROPERTIES,
+    redis: { type: 'string', pattern: '^rediss?://', maxLength: 2048, nullable: true },
+    cluster: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', nullable: true },
+    nodeTimeoutMs: { type: 'integer', minimum: 500, maximum: 3_600_000, nullable: true },
   },
   additionalProperties: false,
 };

@@ -1,13 +1,14 @@
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import { Redis, type RedisOptions } from 'ioredis';
-import msgpack from 'msgpack-lite';
 import type { OfflineQueues, OfflineQueueOptions, OutgoingPersistence } from '../broker/offline-queue.js';
 import type { ClusterKeys } from './redis-keys.js';
 
 const require = createRequire(import.meta.url);
 // CommonJS packages without types: the persistence (in the stream-returning shape aedes 1.x uses) and the emitter.
 const redisPersistence = require('aedes-persistence-redis') as (opts: { conn: Redis }) => AedesPersistence;
+// The encoding aedes-persistence-redis stores retained packets in (it decodes what the seq guard writes).
+const msgpack = require('msgpack-lite') as { encode(value: unknown): Buffer };
 const mqemitterRedis = require('mqemitter-redis') as (opts: { pubConn: Redis; subConn: Redis }) => RedisEmitter;
 
 /** The parts of aedes' persistence this file wraps; the rest is passed to aedes untouched. */

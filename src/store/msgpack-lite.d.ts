@@ -1,4 +1,0 @@
-declare module 'msgpack-lite' {
-  export function encode(value: unknown): Buffer;
-  export function decode(buffer: Buffer): unknown;
-}
