@@ -38,7 +38,8 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
   const keys = new ClusterKeys(config.cluster);
   const nodeId = config.nodeId ?? defaultNodeId(config.mqttPort);
   // Fail fast at startup; afterwards ioredis reconnects forever and the node reports its health.
-  const options: RedisOptions = { lazyConnect: true, retryStrategy: (times) => Math.min(times * 100, 2000) };
+  // Auto-pipelining: commands issued in one event-loop turn share a round trip (bench: scenario cluster).
+  const options: RedisOptions = { lazyConnect: true, enableAutoPipelining: true, retryStrategy: (times) => Math.min(times * 100, 2000) };
   const redis = new Redis(url, options);
   redis.on('error', (error: Error) => log.debug('redis connection error', { error: error.message }));
   try {
@@ -58,6 +59,7 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
   });
   const aedesParts: RedisAedes = redisAedes(url, keys, `${config.prefix}/user/`, nodeId, (clientId) => tracker.clientMovedAway(clientId), {
     retryStrategy: options.retryStrategy,
+    enableAutoPipelining: true,
   });
   for (const connection of aedesParts.connections) connection.on('error', () => {});
   let queueClose = () => {};
@@ -66,7 +68,7 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
     persistence: aedesParts.persistence,
     mq: aedesParts.mq,
     capQueues: (persistence, opts) => {
-      const queues = capRedisQueues(persistence, url, keys, opts, { retryStrategy: options.retryStrategy });
+      const queues = capRedisQueues(persistence, url, keys, opts, { retryStrategy: options.retryStrategy, enableAutoPipelining: true });
       queueClose = queues.close;
       return queues;
     },
