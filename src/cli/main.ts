@@ -17,11 +17,13 @@ commands:
             [--max-user-ids-per-subscribe N] [--max-packet-bytes N] [--max-queued-messages N]
             [--connect-rate-per-ip N] [--connect-burst-per-ip N]     (SIGHUP re-reads the users file)
             [--api-token T] [--max-query-ids N] [--max-page-size N]
+            [--redis URL [--cluster NAME] [--node-timeout MS] [--node-id ID]]   (docs/cluster.md)
   attach    add presence to an existing broker (Mosquitto, EMQX, HiveMQ, ...) as its MQTT client
             --broker URL [--username U --password P] [--bridge-id ID] [--host H] [--http-port N]
             [--grace MS] [--config FILE] [--prefix P] [--group-prefix P] [--max-data-bytes N]
             [--reconnect-ms N] [--log-level L]   (password also from $PRESENCE_BRIDGE_PASSWORD)
             [--api-token T] [--max-query-ids N] [--max-page-size N]
+            [--redis URL [--cluster NAME] [--node-timeout MS]]   (one active bridge, docs/cluster.md)
   watch     print presence events as JSON lines
             --url URL [--users a,b] [--groups g,h] [--id ID] [--password P] [--changes-only]
 ${PASSWD_USAGE}`;
