@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, attachAvailable, mosquittoPasswdPath, mosquittoPath, startAttach, startBareAedes, startMosquitto, startProduct } from './targets.mjs';
 import { writeDocs } from './report.mjs';
+import { productWithRedis, redisServerPath, startRedisServer } from './cluster.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -51,7 +52,7 @@ for (const pair of flags.set) {
   if (!(key in sizes)) throw new Error(`unknown size '${key}' (known: ${Object.keys(sizes).join(', ')})`);
   sizes[key] = Number(value);
 }
-const ALL = ['churn', 'latency', 'loss', 'memory', 'storm', 'attach'];
+const ALL = ['churn', 'latency', 'loss', 'memory', 'storm', 'attach', 'cluster'];
 const only = new Set((flags.only ?? process.env.BENCH_ONLY ?? (flags.smoke ? 'churn,latency,loss,memory,storm' : ALL.join(','))).split(','));
 const profileDir = flags.profile || process.env.BENCH_PROFILE ? join(ROOT, 'bench/profiles') : undefined;
 if (profileDir) mkdirSync(profileDir, { recursive: true });
@@ -296,7 +297,37 @@ async function attachScenario() {
   if (!flags.smoke) await latencyPair(true);
 }
 
-const SCENARIOS = { churn: churnScenario, latency: latencyScenario, loss: lossScenario, memory: memoryScenario, storm: stormScenario, attach: attachScenario };
+/** `--redis` on one node against the in-memory default: cycles/s, CPU and Redis commands per cycle. */
+async function clusterScenario() {
+  if (!redisServerPath()) return emit({ scenario: 'cluster', metric: 'run', status: 'skipped: redis-server is not installed', pass: null });
+  const redis = await startRedisServer();
+  try {
+    const opts = { ...PRODUCT, concurrency: sizes.concurrency, durationMs: sizes.churnMs };
+    const memory = [];
+    const clustered = [];
+    let commands = 0;
+    for (let round = 0; round < sizes.rounds; round++) {
+      memory.push(await against(startProduct, 'memory', 'churn', opts));
+      redis.flush();
+      const before = redis.commands();
+      clustered.push(await against(productWithRedis(redis), 'redis', 'churn', opts));
+      commands += redis.commands() - before;
+    }
+    const total = (runs, field) => runs.reduce((s, r) => s + r[field], 0);
+    const rate = (runs) => Math.round((total(runs, 'cycles') / total(runs, 'seconds')) * 10) / 10;
+    const paired = clustered.map((run, i) => run.cyclesPerSec / memory[i].cyclesPerSec).sort((x, y) => x - y);
+    const median = Math.round(paired[Math.floor((paired.length - 1) / 2)] * 1000) / 1000;
+    const sz = { concurrency: sizes.concurrency, seconds: sizes.churnMs / 1000, rounds: sizes.rounds };
+    emit({ scenario: 'cluster', metric: 'cycles per second, one node with --redis vs in memory (ratio: median of paired rounds)', unit: 'cycles/s', product: rate(clustered), anchor: rate(memory), ratio: median, target: 'ratio >= 0.7', pass: median >= 0.7, sizes: sz, runs: { product: clustered, anchor: memory, pairedRatios: paired } });
+    const cpu = (runs) => Math.round((total(runs, 'brokerCpuMs') / total(runs, 'cycles')) * 1000) / 1000;
+    emit({ scenario: 'cluster', metric: 'node CPU per cycle, --redis vs in memory (Redis itself not counted)', unit: 'ms', product: cpu(clustered), anchor: cpu(memory), ratio: ratio(cpu(clustered), cpu(memory)), target: null, pass: null, sizes: sz });
+    emit({ scenario: 'cluster', metric: 'Redis commands per cycle (pipelined and scripted ones count each)', unit: 'commands', product: Math.round((commands / total(clustered, 'cycles')) * 10) / 10, anchor: null, ratio: null, target: null, pass: null, sizes: sz });
+  } finally {
+    redis.stop();
+  }
+}
+
+const SCENARIOS = { cluster: clusterScenario, churn: churnScenario, latency: latencyScenario, loss: lossScenario, memory: memoryScenario, storm: stormScenario, attach: attachScenario };
 const started = Date.now();
 // The machine is shared: the load average before and after goes with the numbers.
 const loadNow = () => loadavg().map((v) => Math.round(v * 100) / 100);

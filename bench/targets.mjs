@@ -80,6 +80,15 @@ export async function startProduct({ profileDir, label = 'product', args = [] } 
   if (!existsSync(CLI)) throw new Error('dist/cli/main.js is missing: run `npm run build`');
   const { proc, port } = await startNode([CLI, 'serve', '--mqtt-port', '0', '--http-port', '0', '--log-level', 'info', ...args], { profileDir, label });
   return { name: 'presence-bridge serve', port, memory: () => memoryOf(proc), stop: () => stopProc(proc), pid: proc.pid };
+export async function startProduct({ profileDir, label = 'product' } = {}) {
+  return startProductWith([], { profileDir, label });
+}
+
+/** `serve` with extra flags (bench/cluster.mjs: `--redis`). */
+export async function startProductWith(extra, { profileDir, label = 'product' } = {}) {
+  if (!existsSync(CLI)) throw new Error('dist/cli/main.js is missing: run `npm run build`');
+  const { proc, port } = await startNode([CLI, 'serve', '--mqtt-port', '0', '--http-port', '0', '--log-level', 'info', ...extra], { profileDir, label });
+  return { name: extra.length ? `presence-bridge serve ${extra.join(' ')}` : 'presence-bridge serve', port, memory: () => memoryOf(proc), stop: () => stopProc(proc), pid: proc.pid };
 }
 
 export async function startBareAedes({ profileDir, label = 'bare-aedes' } = {}) {

@@ -56,6 +56,15 @@ export interface ServeConfig extends QueryConfig, IntervalConfig, Limits, Webhoo
   loginBackoffMs: number;
   loginBackoffMaxMs: number;
   // The query API (apiToken, limits): src/queries/config.ts, shared with attach mode.
+  // Cluster and durability (docs/cluster.md): all of these apply only with `redis`.
+  /** `redis://HOST:PORT[/DB]`: keep state in Redis and join the nodes of `cluster` there. */
+  redis?: string;
+  /** Name of the cluster, the prefix of every key and channel it uses, so clusters can share one Redis. */
+  cluster: string;
+  /** A node that has not renewed its liveness record for this long is declared down (ms). */
+  nodeTimeoutMs: number;
+  /** This node's identity; a node restarting under the same id reaps its previous life. */
+  nodeId?: string;
 }
 
 export const DEFAULT_SERVE_CONFIG: ServeConfig = {
@@ -89,6 +98,8 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   ...DEFAULT_QUERY_CONFIG,
   ...DEFAULT_WEBHOOK_CONFIG,
   ...DEFAULT_INTERVAL_CONFIG,
+  cluster: 'presence',
+  nodeTimeoutMs: 10_000,
 };
 
 // A topic prefix: one or more plain levels, no wildcards, no leading `$`.
@@ -134,6 +145,10 @@ const schema: JSONSchemaType<Partial<ServeConfig>> = {
     ...QUERY_CONFIG_PROPERTIES,
     ...WEBHOOK_CONFIG_PROPERTIES,
     ...INTERVAL_CONFIG_PROPERTIES,
+    redis: { type: 'string', pattern: '^rediss?://', maxLength: 2048, nullable: true },
+    cluster: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', nullable: true },
+    nodeTimeoutMs: { type: 'integer', minimum: 500, maximum: 3_600_000, nullable: true },
+    nodeId: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$', nullable: true },
   },
   additionalProperties: false,
 };

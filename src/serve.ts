@@ -42,6 +42,11 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Serv
     );
   }
   const security = await createSecurity(config, log, extras);
+  // Cluster mode (docs/cluster.md): state in Redis, shared with every node of the cluster.
+  // Loaded only with --redis: without it nothing of the cluster code (or ioredis) is even imported.
+  const cluster = config.redis
+    ? await (await import('./store/cluster.js')).connectCluster(config, log, (userId) => security.trustedData(userId))
+    : undefined;
   // Created first, as the broker reports to it; its gauges read the tracker only when scraped.
   const metrics = new PresenceMetrics(() => broker.tracker.stats());
   const webhooks = WebhookFeed.start(config, log, metrics.registry, feed);
@@ -65,8 +70,13 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Serv
     log,
     onPublished: (event) => metrics.eventPublished(event),
     onRefused: (what, reason) => metrics.refused(what, reason),
+    ...(cluster && { cluster: cluster.parts, tracker: cluster.tracker }),
   });
   if (webhooks) broker.publisher.observe((event) => webhooks.accept(event));
+  if (cluster) {
+    await cluster.join(broker);
+    cluster.registerMetrics(metrics.registry, broker);
+  }
   const queries = new QueryService(broker.tracker, {
     limits: queryLimits(config),
     observe: (method, via, code, seconds) => metrics.queryAnswered(method, via, code, seconds),
@@ -74,7 +84,10 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Serv
   });
   serveQueries(broker, queries, log);
   const router = new Router().get(/^\/healthz$/, (_req, res) => {
-    sendJson(res, 200, { status: 'ok', mode: 'serve', connections: broker.connectedClients });
+    if (cluster && !cluster.healthy()) {
+      return sendJson(res, 503, { status: 'unavailable', mode: 'serve', reason: 'Redis unreachable', node: cluster.nodeId });
+    }
+    sendJson(res, 200, { status: 'ok', mode: 'serve', connections: broker.connectedClients, ...(cluster && { node: cluster.nodeId }) });
   });
   registerBrowserAssets(router);
   const apiClosed = apiClosedBecause(config.apiToken, security);
@@ -91,6 +104,7 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Serv
     http.close();
     await broker.close();
     await webhooks?.close();
+    await cluster?.close();
     throw error;
   }
   const mqttPort = (tcp.address() as AddressInfo).port;
@@ -125,6 +139,7 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Serv
         await broker.close();
         // After the broker: its shutdown offlines are webhook events too.
         await webhooks?.close();
+        await cluster?.close();
         http.closeAllConnections();
         log.info('stopped', { mode: 'serve' });
       })();

@@ -30,6 +30,11 @@ export interface AttachConfig extends QueryConfig, WebhookConfig, IntervalConfig
   /** Delay between attempts to reconnect to the broker. */
   reconnectMs: number;
   logLevel: LogLevel;
+  /** `attach --redis`: one active bridge among several, by a lease in Redis (docs/cluster.md). */
+  redis?: string;
+  cluster: string;
+  /** A standby takes over within this long of the active bridge's death (ms). */
+  nodeTimeoutMs: number;
 }
 
 export const DEFAULT_ATTACH_CONFIG: Omit<AttachConfig, 'broker'> = {
@@ -46,6 +51,8 @@ export const DEFAULT_ATTACH_CONFIG: Omit<AttachConfig, 'broker'> = {
   ...DEFAULT_QUERY_CONFIG,
   ...DEFAULT_WEBHOOK_CONFIG,
   ...DEFAULT_INTERVAL_CONFIG,
+  cluster: 'presence',
+  nodeTimeoutMs: 10_000,
 };
 
 const PREFIX_PATTERN = '^[^/+#$\\u0000][^/+#\\u0000]*(/[^/+#\\u0000]+)*$';
@@ -69,6 +76,9 @@ const schema: JSONSchemaType<Partial<AttachConfig>> = {
     ...QUERY_CONFIG_PROPERTIES,
     ...WEBHOOK_CONFIG_PROPERTIES,
     ...INTERVAL_CONFIG_PROPERTIES,
+    redis: { type: 'string', pattern: '^rediss?://', maxLength: 2048, nullable: true },
+    cluster: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', nullable: true },
+    nodeTimeoutMs: { type: 'integer', minimum: 500, maximum: 3_600_000, nullable: true },
   },
   additionalProperties: false,
 };

@@ -4,6 +4,7 @@ import type { Viewer } from '../auth/policy.js';
 import { Security } from '../auth/security.js';
 import { PresenceTracker, realScheduler, type Scheduler } from '../core/tracker.js';
 import { UpdateLimiter } from '../auth/update-limit.js';
+import type { UserData } from '../core/events.js';
 import type { Logger } from '../log.js';
 import { Topics, type TopicLayout } from '../topics.js';
 import { authenticate } from './authenticate.js';
@@ -48,6 +49,25 @@ export interface PresenceBrokerOptions {
   scheduler?: Scheduler;
   /** Data updates per connection per minute (PRODUCT.md "Data updates"); default 30, 0 = no limit. */
   maxUpdatesPerMinute?: number;
+  /** Cluster mode (docs/cluster.md): aedes' id, persistence and emitter come from src/store/. */
+  cluster?: ClusterParts;
+}
+
+/** What a cluster (`serve --redis`) gives aedes instead of its in-memory defaults. */
+export interface ClusterParts {
+  nodeId: string;
+  persistence: unknown;
+  mq: unknown;
+  /** Replaces capOfflineQueues, which only works on the memory persistence. */
+  capQueues: typeof capOfflineQueues;
+}
+
+/** A live connection of this process, as the presence model knows it. */
+export interface LiveConnection {
+  userId: string;
+  clientId: string;
+  data?: UserData;
+  epoch?: string;
 }
 
 /** An Aedes broker whose own connection, subscription and will events drive the presence model. */
@@ -80,7 +100,7 @@ export class PresenceBroker {
     const topics = this.topics;
     const maxQueuedMessages = options.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES;
     const queueLog = new RefusalLog(options.log);
-    this.offlineQueues = capOfflineQueues(persistenceOf(aedes), {
+    this.offlineQueues = (options.cluster?.capQueues ?? capOfflineQueues)(persistenceOf(aedes), {
       maxPerSession: maxQueuedMessages,
       // what a client published under the prefix or $SYS goes to no one (publish.ts `forward`)
       deliverable: (packet) => !packet.clientId || !(topics.isUnderPrefix(String(packet.topic)) || String(packet.topic).startsWith('$SYS')),
@@ -150,9 +170,13 @@ export class PresenceBroker {
   }
 
   static async create(options: PresenceBrokerOptions): Promise<PresenceBroker> {
-    const aedes = await Aedes.createBroker({ id: 'presence-bridge' });
+    const cluster = options.cluster;
+    const aedes = await Aedes.createBroker(
+      cluster ? ({ id: cluster.nodeId, persistence: cluster.persistence, mq: cluster.mq } as never) : { id: 'presence-bridge' },
+    );
     const persistence = persistenceOf(aedes);
-    indexRetained(persistence);
+    // The memory index is single-process; the Redis persistence looks a plain topic up by itself.
+    if (!cluster) indexRetained(persistence);
     guardSubscriptionStore(persistence, (aedes as unknown as { maxTopicLevels: number }).maxTopicLevels);
     return new PresenceBroker(aedes, options);
   }
@@ -176,6 +200,17 @@ export class PresenceBroker {
    */
   viewer(client: Client): Viewer | undefined {
     return viewerOf(this.ctx, client);
+  }
+
+  /** Connections with an identity that this process holds now (cluster resync, src/store/cluster-node.ts). */
+  liveConnections(): LiveConnection[] {
+    const live: LiveConnection[] = [];
+    for (const client of this.ctx.sessions.all()) {
+      const identity = this.ctx.sessions.identity(client);
+      if (!identity || client.closed) continue;
+      live.push({ userId: identity.userId, clientId: client.id, data: identity.data, epoch: identity.epoch });
+    }
+    return live;
   }
 
   get connectedClients(): number {

@@ -14,6 +14,9 @@ const ATTACH_FLAGS: FlagTable = {
   password: flag('password'),
   'bridge-id': flag('bridgeId'),
   'reconnect-ms': flag('reconnectMs', 'integer'),
+  redis: flag('redis'),
+  cluster: flag('cluster'),
+  'node-timeout': flag('nodeTimeoutMs', 'integer'),
 };
 
 export async function runAttach(args: string[]): Promise<void> {
@@ -21,6 +24,15 @@ export async function runAttach(args: string[]): Promise<void> {
   fromFlags.password ??= process.env[PASSWORD_ENV];
   const config = resolveAttachConfig(fromFile, fromFlags);
   const log = createLogger(config.logLevel);
+  if (config.redis) {
+    // Several bridges, one active (docs/cluster.md, "attach --redis").
+    const { runActiveStandby } = await import('../store/attach-active.js');
+    const stop = await runActiveStandby(config, log);
+    return onSignals(async (signal) => {
+      log.info('shutting down', { signal });
+      await stop();
+    });
+  }
   const running = await startAttach(config, log);
   onSignals(async (signal) => {
     log.info('shutting down', { signal });

@@ -23,6 +23,7 @@ commands:
             [--query-rate-per-client N] [--http-query-rate-per-ip N]
             [--announce-max N] [--interval-ms MS] [--interval-max-ids N]   (large groups)
             [--max-updates-per-minute N]   (data updates per connection; default 30)
+            [--redis URL [--cluster NAME] [--node-timeout MS] [--node-id ID]]   (docs/cluster.md)
   attach    add presence to an existing broker (Mosquitto, EMQX, HiveMQ, ...) as its MQTT client
             --broker URL [--username U --password P] [--bridge-id ID] [--host H] [--http-port N]
             [--grace MS] [--config FILE] [--prefix P] [--group-prefix P] [--max-data-bytes N]
@@ -31,6 +32,7 @@ commands:
             [--query-rate-per-client N] [--http-query-rate-per-ip N]
             [--announce-max N] [--interval-ms MS] [--interval-max-ids N]   (large groups)
             [--max-updates-per-minute N]
+            [--redis URL [--cluster NAME] [--node-timeout MS]]   (one active bridge, docs/cluster.md)
   watch     print presence events as JSON lines
             --url URL [--users a,b] [--groups g,h] [--id ID] [--password P] [--changes-only]
 ${PASSWD_USAGE}`;

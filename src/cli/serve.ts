@@ -29,6 +29,10 @@ const SERVE_FLAGS: FlagTable = {
   'persistent-session-expiry': flag('persistentSessionExpiry', 'integer'),
   'connect-rate-per-ip': flag('connectRatePerIp', 'integer'),
   'connect-burst-per-ip': flag('connectBurstPerIp', 'integer'),
+  redis: flag('redis'),
+  cluster: flag('cluster'),
+  'node-timeout': flag('nodeTimeoutMs', 'integer'),
+  'node-id': flag('nodeId'),
 };
 
 export async function runServe(args: string[]): Promise<void> {

@@ -11,7 +11,9 @@ export type OfflineReason =
   | 'takeover'
   | 'announced'
   | 'token_expired'
-  | 'vanished';
+  | 'vanished'
+  /** The node holding the connection stopped renewing its liveness record (cluster mode). */
+  | 'node_down';
 
 /** `update`: a connected user's `data` changed (an update announcement, or a birth with new data). */
 export type UserAction = 'online' | 'offline' | 'update';
@@ -50,6 +52,8 @@ export interface ConnectionUp {
   data?: UserData;
   /** Announcement epoch (attach mode); lets a stale offline be told from a current one. */
   epoch?: string;
+  /** Cluster node holding the connection; the tracker stamps its own when not given. */
+  node?: string;
 }
 
 export interface ConnectionDown {
@@ -58,6 +62,11 @@ export interface ConnectionDown {
   reason: OfflineReason;
   /** When given, the down only applies if it matches the connection's current epoch. */
   epoch?: string;
+  /**
+   * Cluster node the connection ended on; the down only applies while the connection is still held
+   * by that node (a late disconnect on the old node after a cross-node takeover ends nothing).
+   */
+  node?: string;
 }
 
 /** A connection declares new `data` for its user (the announcement `{"action":"update",...}`). */

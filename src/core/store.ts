@@ -5,6 +5,8 @@ export interface ConnectionRecord {
   since: number;
   epoch?: string;
   data?: UserData;
+  /** Cluster node holding the connection (cluster mode only). */
+  node?: string;
 }
 
 /**
@@ -62,8 +64,11 @@ export interface PresenceStore {
    * Stores `record` (or forgets the user when it holds nothing worth keeping) and brings each group in
    * `touchedGroups` in line with it: member iff listed in `record.groups`, online iff also `record.online`.
    * Resolves to each touched group's online count afterwards.
+   * `loaded` is the record (as returned by `getUser`) the change was computed from; a store shared by
+   * several processes rejects with `StoreConflict` when the user changed since, and the tracker then
+   * loads and applies the rule again (compare-and-set).
    */
-  commit(record: UserRecord, touchedGroups: readonly string[]): Promise<Map<string, number>>;
+  commit(record: UserRecord, touchedGroups: readonly string[], loaded?: UserRecord): Promise<Map<string, number>>;
   groupPage(groupId: string, limit: number, offset: number): Promise<GroupPage>;
   groupOnlineCounts(groupIds: readonly string[]): Promise<Map<string, number>>;
   /** Ids of users that currently have at least one connection or a pending offline. */
@@ -92,4 +97,11 @@ function isInactive(record: UserRecord): boolean {
     record.pendingOffline === undefined &&
     Object.keys(record.connections).length === 0
   );
+}
+
+/** Another process changed the user between load and commit: load again and retry (see `commit`). */
+export class StoreConflict extends Error {
+  constructor(readonly userId: string) {
+    super(`concurrent change of user ${userId}`);
+  }
 }

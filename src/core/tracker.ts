@@ -11,7 +11,7 @@ import type {
   UpdateResult,
 } from './events.js';
 import { MemoryStore } from './memory-store.js';
-import type { GroupPage, PresenceStore, StoreStats, UserRecord } from './store.js';
+import { StoreConflict, type GroupPage, type PresenceStore, type StoreStats, type UserRecord } from './store.js';
 import * as rules from './transitions.js';
 
 /** Timers, injected so the model stays free of real time in its tests. */
@@ -19,6 +19,9 @@ export interface Scheduler {
   set(fn: () => void, ms: number): unknown;
   clear(handle: unknown): void;
 }
+
+/** Compare-and-set retries of one change before it is reported as failed (heavy contention on one user). */
+const MAX_COMMIT_ATTEMPTS = 100;
 
 export const realScheduler: Scheduler = {
   set: (fn, ms) => setTimeout(fn, ms),
@@ -36,6 +39,11 @@ export interface TrackerOptions {
   /** Receives every event, in the order the changes happened. Called synchronously. */
   onEvents?: (events: PresenceEvent[]) => void;
   onError?: (error: unknown) => void;
+  /**
+   * Cluster node this tracker runs on: stamped on the connections it brings up, and required of the
+   * ones it ends, so a late disconnect after a cross-node takeover ends nothing (src/cluster/).
+   */
+  nodeId?: string;
 }
 
 export interface UserState {
@@ -65,7 +73,9 @@ export class PresenceTracker {
   private readonly onError: (error: unknown) => void;
   private tail: Promise<void> = Promise.resolve();
   private lastSeq = 0;
-  private nextToken = 1;
+  // Grace tokens are compared across the nodes of a cluster: start each process somewhere random.
+  private nextToken = 1 + Math.floor(Math.random() * 2 ** 40);
+  private readonly nodeId: string | undefined;
   private readonly graceTimers = new Map<string, unknown>();
 
   constructor(options: TrackerOptions = {}) {
@@ -76,6 +86,7 @@ export class PresenceTracker {
     this.trustedData = options.trustedData ?? (() => undefined);
     this.onEvents = options.onEvents ?? (() => {});
     this.onError = options.onError ?? ((error) => console.error(error));
+    this.nodeId = options.nodeId;
   }
 
   /** Where events go; the edges (broker adapter, bridge) set this once. */
@@ -84,10 +95,12 @@ export class PresenceTracker {
   }
 
   connectionUp(up: ConnectionUp): Promise<void> {
+    if (this.nodeId !== undefined && up.node === undefined) up = { ...up, node: this.nodeId };
     return this.change(up.userId, (record, now) => rules.connectionUp(record, up, now, this.trustedData(up.userId)));
   }
 
   connectionDown(down: ConnectionDown): Promise<void> {
+    if (this.nodeId !== undefined && down.node === undefined) down = { ...down, node: this.nodeId };
     return this.change(down.userId, (record) =>
       rules.connectionDown(record, down, this.graceMs > 0 ? this.nextToken++ : undefined),
     );
@@ -186,6 +199,21 @@ export class PresenceTracker {
     userId: string,
     rule: (record: UserRecord | undefined, now: number) => rules.Transition | undefined,
   ): Promise<void> {
+    // A store shared with other nodes refuses a commit computed from a record that changed meanwhile:
+    // load again and re-apply the rule, so no node's change is ever lost.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.applyOnce(userId, rule);
+      } catch (error) {
+        if (!(error instanceof StoreConflict) || attempt >= MAX_COMMIT_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private async applyOnce(
+    userId: string,
+    rule: (record: UserRecord | undefined, now: number) => rules.Transition | undefined,
+  ): Promise<void> {
     const current = await this.store.getUser(userId);
     const now = this.now();
     const transition = rule(current, now);
@@ -203,10 +231,10 @@ export class PresenceTracker {
       record = { ...record, seq };
       // lastSeen is the time of the user's last offline event, stamped like `time` and `seq`.
       if (announce.user?.action === 'offline') record.lastSeen = now;
-      const counts = await this.store.commit(record, transition.touched);
+      const counts = await this.store.commit(record, transition.touched, current);
       this.onEvents(this.toEvents(record, announce, counts, now, seqs));
     } else {
-      await this.store.commit(record, transition.touched);
+      await this.store.commit(record, transition.touched, current);
     }
     if (transition.holdOffline !== undefined) this.holdOffline(userId, transition.holdOffline);
     else if (!record.pendingOffline) this.cancelHold(userId);

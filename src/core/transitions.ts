@@ -9,7 +9,7 @@ import type {
   UserSnapshot,
   UpdateRefusalCode,
 } from './events.js';
-import type { UserRecord } from './store.js';
+import type { ConnectionRecord, UserRecord } from './store.js';
 
 /**
  * The presence rules as pure functions: a user's record in, the next record and the actions to
@@ -98,7 +98,9 @@ export function connectionUp(
   trustedData: UserData | undefined,
 ): Transition {
   const record = current ?? emptyRecord(up.userId);
-  const connections = { ...record.connections, [up.connectionId]: { since: now, epoch: up.epoch, data: up.data } };
+  const connection: ConnectionRecord = { since: now, epoch: up.epoch, data: up.data };
+  if (up.node !== undefined) connection.node = up.node;
+  const connections = { ...record.connections, [up.connectionId]: connection };
   const data = trustedData ?? up.data ?? record.data;
   const next: UserRecord = { ...record, connections, data };
   // A birth with new data for a user already online is an update (data belongs to the user).
@@ -153,6 +155,8 @@ export function connectionDown(
   if (down.epoch !== undefined && connection.epoch !== undefined && down.epoch !== connection.epoch) {
     return unchanged(current);
   }
+  // Cluster: the connection moved to another node meanwhile (a cross-node takeover); that node owns it.
+  if (down.node !== undefined && connection.node !== undefined && down.node !== connection.node) return unchanged(current);
   const connections = { ...current.connections };
   delete connections[down.connectionId];
   const next: UserRecord = { ...current, connections };
