@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { connect, type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { parseConnAnnouncement, parseMemberAnnouncement } from '../announcements.js';
 import { EventPublisher, type SendPacket } from '../broker/event-publisher.js';
 import type { PresenceEvent } from '../core/events.js';
@@ -10,6 +10,7 @@ import type { Asker, QueryEndpoint } from '../queries/mqtt.js';
 import type { ReplyBody } from '../queries/service.js';
 import type { Topics } from '../topics.js';
 import type { AttachConfig } from './config.js';
+import { connectLink } from './link.js';
 import { RetainedMirror } from './mirror.js';
 import { buildResync, isAnnouncementTopic } from './snapshot.js';
 
@@ -73,17 +74,15 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     this.statusTopic = topics.bridge(config.bridgeId);
     this.sentinelTopic = `${this.statusTopic}/sync`;
     this.queryPrefix = `${topics.prefix}/query/`;
-    this.client = connect(config.broker, {
+    this.client = connectLink({
+      broker: config.broker,
       clientId: config.bridgeId,
       username: config.username,
       password: config.password,
-      protocolVersion: 4,
-      clean: true,
-      resubscribe: false,
-      reconnectPeriod: config.reconnectMs,
-      connectTimeout: 10_000,
-      queueQoSZero: false,
+      reconnectMs: config.reconnectMs,
       will: { topic: this.statusTopic, payload: OFFLINE, qos: 1, retain: true },
+      log,
+      closing: () => this.closing,
     });
     this.publisher = new EventPublisher(this.sender(), topics, log, options.onPublished);
     options.tracker.setEventSink((events) => this.publisher.publish(events));
@@ -93,10 +92,6 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
       const wasLive = this.collecting === undefined;
       this.collecting = new Map();
       if (wasLive) this.emit('connection', false);
-    });
-    this.client.on('error', (error) => log.warn('broker connection error', { broker: config.broker, error: error.message }));
-    this.client.on('offline', () => {
-      if (!this.closing) log.warn('broker connection lost; reconnecting', { broker: config.broker });
     });
   }
 
