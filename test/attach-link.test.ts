@@ -3,7 +3,8 @@ import { resolveAttachConfig } from '../src/attach/config.js';
 import { startAttach } from '../src/attach/start.js';
 import { createLogger } from '../src/log.js';
 import { mosquitto } from './fixtures/mosquitto.js';
-import { once, WAIT_MS } from './fixtures/mqtt.js';
+import { once } from './fixtures/mqtt.js';
+import { waitFor } from './fixtures/raw-sessions.js';
 import { Feed } from './fixtures/feed.js';
 import type { LogRecord } from './fixtures/server.js';
 
@@ -18,12 +19,7 @@ t.test('a refused login is retried until the broker accepts it: healthy again by
 
   // Several refusals in a row, each a CONNACK 5 (not authorized) in Mosquitto's log.
   const refusals = () => broker.stderr().match(/Client \S+ disconnected, not authori[sz]ed/g)?.length ?? 0;
-  const deadline = Date.now() + WAIT_MS;
-  while (refusals() < 3) {
-    if (Date.now() > deadline) t.fail(`the bridge stopped trying after ${refusals()} refused login(s)`);
-    if (Date.now() > deadline) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await waitFor(() => refusals() >= 3, 'the bridge to try again after a refused login');
   t.equal(await health(), 503, 'unhealthy while refused');
 
   const synced = once(running.bridge, 'synced', 'the bridge to log in once the broker accepts it');

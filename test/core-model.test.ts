@@ -10,41 +10,14 @@ import { MemoryStore } from '../src/core/memory-store.js';
 import type { UserRecord } from '../src/core/store.js';
 import { emptyRecord } from '../src/core/transitions.js';
 import * as rules from '../src/core/transitions.js';
-import { PresenceTracker, type Scheduler } from '../src/core/tracker.js';
+import { PresenceTracker } from '../src/core/tracker.js';
+import { FakeClock } from './fixtures/clock.js';
 
 const USERS = ['u1', 'u2', 'u3', 'u4'];
 const CONNS = ['a', 'b', 'c'];
 const GROUPS = ['g1', 'g2', 'g3'];
 const REASONS: OfflineReason[] = ['disconnect', 'connection_lost', 'keepalive_timeout', 'takeover'];
 const EPOCHS = [undefined, 'e1', 'e2'];
-
-/** Timers that fire only when the test advances the clock. */
-class FakeClock implements Scheduler {
-  now = 1_700_000_000_000;
-  private nextId = 1;
-  private timers = new Map<number, { due: number; fn: () => void }>();
-
-  set(fn: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.timers.set(id, { due: this.now + ms, fn });
-    return id;
-  }
-  clear(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  get pending(): number {
-    return this.timers.size;
-  }
-  /** Moves time on and fires what is due, in due order (ties in creation order), synchronously. */
-  advance(ms: number): void {
-    this.now += ms;
-    const due = [...this.timers.entries()].filter(([, timer]) => timer.due <= this.now).sort((x, y) => x[1].due - y[1].due || x[0] - y[0]);
-    for (const [id, timer] of due) {
-      this.timers.delete(id);
-      timer.fn();
-    }
-  }
-}
 
 type Signal =
   | { op: 'up'; user: string; conn: string; data?: UserData; epoch?: string }

@@ -4,7 +4,7 @@ import type { MqttClient } from 'mqtt';
 import { parseConnAnnouncement, parseMemberAnnouncement } from '../announcements.js';
 import { EventPublisher, type SendPacket } from '../broker/event-publisher.js';
 import type { PresenceEvent } from '../core/events.js';
-import type { PresenceTracker } from '../core/tracker.js';
+import type { PresenceTracker, Scheduler } from '../core/tracker.js';
 import type { Logger } from '../log.js';
 import type { Asker, QueryEndpoint } from '../queries/mqtt.js';
 import type { ReplyBody } from '../queries/service.js';
@@ -13,6 +13,8 @@ import type { AttachConfig } from './config.js';
 import { connectLink } from './link.js';
 import { RetainedMirror } from './mirror.js';
 import { buildResync, isAnnouncementTopic } from './snapshot.js';
+import { refusalLabel } from './refusals.js';
+import { TakeoverHolds } from './takeover.js';
 
 const ONLINE = Buffer.from(JSON.stringify({ status: 'online' }));
 const OFFLINE = Buffer.from(JSON.stringify({ status: 'offline' }));
@@ -30,6 +32,8 @@ export interface BridgeOptions {
   onPublished?: (event: PresenceEvent) => void;
   /** Told why an announcement was dropped or ignored, as a short fixed label (metrics). */
   onRefused?: (label: string) => void;
+  /** Timers of the takeover window and the rebirth window (tests drive them). */
+  scheduler?: Scheduler;
 }
 
 /**
@@ -49,6 +53,7 @@ export interface BridgeOptions {
  */
 export class AttachBridge extends EventEmitter implements QueryEndpoint {
   readonly publisher: EventPublisher;
+  readonly takeovers: TakeoverHolds;
   private readonly client: MqttClient;
   private readonly mirror = new RetainedMirror();
   private readonly statusTopic: string;
@@ -84,6 +89,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
       log,
       closing: () => this.closing,
     });
+    this.takeovers = new TakeoverHolds(config.takeoverWindowMs, options.scheduler);
     this.publisher = new EventPublisher(this.sender(), topics, log, options.onPublished);
     options.tracker.setEventSink((events) => this.publisher.publish(events));
     this.client.on('connect', () => this.startResync());
@@ -281,7 +287,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     const live = this.mirror.live(topic);
     if (payload.length === 0) {
       // Our clear of a processed offline crossed a new birth on its way: put the birth back.
-      if (live) this.restore(topic, live.payload, 'a retained birth was cleared');
+      if (live && !this.takeovers.has(topic)) this.restore(topic, live.payload, 'a retained birth was cleared');
       return;
     }
     const parsed = parseConnAnnouncement(payload, config.maxDataBytes);
@@ -301,6 +307,10 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
         else this.clear(topic);
         return;
       }
+      // During a will's takeover window: the ending connection's own birth again changes nothing; a new
+      // epoch's is the takeover, and the old epoch ends silently.
+      if (this.takeovers.has(topic) && epoch !== undefined && epoch === live?.epoch) return;
+      if (this.takeovers.birth(topic)) this.mirror.end(topic);
       this.mirror.setLive(topic, { userId, clientId, epoch, data, payload });
       void tracker.connectionUp({ userId, connectionId: clientId, data, epoch });
       return;
@@ -311,11 +321,13 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
       this.restore(topic, live.payload, 'a stale offline replaced a live birth');
       return;
     }
-    if (live) {
+    if (!live) return this.clear(topic);
+    this.takeovers.hold(topic, parsed.value, () => {
+      if (this.mirror.live(topic) !== live) return; // a resync settled it meanwhile
       this.mirror.end(topic);
       void tracker.connectionDown({ userId, connectionId: clientId, reason: 'announced', epoch });
-    }
-    this.clear(topic);
+      this.clear(topic);
+    });
   }
 
   private onMember(topic: string, groupId: string, userId: string, payload: Buffer): void {
@@ -357,12 +369,4 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     this.options.log.warn('announcement dropped', { topic, reason });
     this.options.onRefused?.(refusalLabel(reason));
   }
-}
-
-/** The reason an announcement was dropped, as one of a few labels (the reason itself carries sizes, paths). */
-export function refusalLabel(reason: string): string {
-  if (reason.startsWith('not an announcement topic')) return 'invalid topic';
-  if (/over the \d+-byte limit/.test(reason)) return 'too large';
-  if (reason === 'payload is not valid JSON') return 'not json';
-  return 'invalid announcement';
 }

@@ -4,6 +4,7 @@ import { isValidId } from '../core/ids.js';
 import type { LogLevel } from '../log.js';
 import { DEFAULT_QUERY_CONFIG, QUERY_CONFIG_PROPERTIES, queryConfigProblem, type QueryConfig } from '../queries/config.js';
 import { compile } from '../schemas/ajv.js';
+import { DEFAULT_TAKEOVER_WINDOW_MS } from './takeover.js';
 
 /**
  * Everything `attach` can be told, from the config file and then the command line (which wins). The
@@ -23,6 +24,8 @@ export interface AttachConfig extends QueryConfig {
   prefix: string;
   groupPrefix: string;
   maxDataBytes: number;
+  /** How long a will waits for a birth on the same topic (a takeover) before it ends the connection; 0 = never. */
+  takeoverWindowMs: number;
   /** Delay between attempts to reconnect to the broker. */
   reconnectMs: number;
   logLevel: LogLevel;
@@ -37,6 +40,7 @@ export const DEFAULT_ATTACH_CONFIG: Omit<AttachConfig, 'broker'> = {
   groupPrefix: 'group',
   maxDataBytes: 1024,
   reconnectMs: 1000,
+  takeoverWindowMs: DEFAULT_TAKEOVER_WINDOW_MS,
   logLevel: 'info',
   ...DEFAULT_QUERY_CONFIG,
 };
@@ -57,6 +61,7 @@ const schema: JSONSchemaType<Partial<AttachConfig>> = {
     groupPrefix: { type: 'string', pattern: PREFIX_PATTERN, maxLength: 64, nullable: true },
     maxDataBytes: { type: 'integer', minimum: 2, maximum: 65536, nullable: true },
     reconnectMs: { type: 'integer', minimum: 10, maximum: 3_600_000, nullable: true },
+    takeoverWindowMs: { type: 'integer', minimum: 0, maximum: 60_000, nullable: true },
     logLevel: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], nullable: true },
     ...QUERY_CONFIG_PROPERTIES,
   },

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { PresenceTracker } from '../core/tracker.js';
+import { PresenceTracker, type Scheduler } from '../core/tracker.js';
 import { PresenceMetrics } from '../http/metrics.js';
 import type { Router } from '../http/router.js';
 import type { Logger } from '../log.js';
@@ -25,7 +25,12 @@ export interface RunningBridge {
  * (re)connecting on its own, so a broker that is down at start is not an error. The query API (MQTT
  * request/reply through the broker, HTTP /v1) and /metrics are serve mode's, over the bridge's tracker.
  */
-export async function startAttach(config: AttachConfig, log: Logger): Promise<RunningBridge> {
+/** What tests inject: the timers of the bridge's windows (takeover, rebirth). */
+export interface AttachDeps {
+  scheduler?: Scheduler;
+}
+
+export async function startAttach(config: AttachConfig, log: Logger, deps: AttachDeps = {}): Promise<RunningBridge> {
   const topics = new Topics({ prefix: config.prefix, groupPrefix: config.groupPrefix });
   const tracker = new PresenceTracker({
     graceMs: config.graceMs,
@@ -40,6 +45,7 @@ export async function startAttach(config: AttachConfig, log: Logger): Promise<Ru
     log,
     onPublished: (event) => metrics.eventPublished(event),
     onRefused: (label) => metrics.refused('publish', label),
+    scheduler: deps.scheduler,
   });
   const queries = new QueryService(tracker, {
     limits: queryLimits(config),

@@ -14,6 +14,7 @@ const ATTACH_FLAGS: FlagTable = {
   password: flag('password'),
   'bridge-id': flag('bridgeId'),
   'reconnect-ms': flag('reconnectMs', 'integer'),
+  'takeover-window': flag('takeoverWindowMs', 'integer'),
 };
 
 export async function runAttach(args: string[]): Promise<void> {
