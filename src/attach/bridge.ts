@@ -12,16 +12,16 @@ import type { Topics } from '../topics.js';
 import type { AttachConfig } from './config.js';
 import { connectLink } from './link.js';
 import { RetainedMirror } from './mirror.js';
+import { QueryQueue } from './query-queue.js';
 import { buildResync, isAnnouncementTopic } from './snapshot.js';
 import { refusalLabel } from './refusals.js';
+import { RebirthWatch, UPTIME_TOPIC } from './rebirth.js';
 import { TakeoverHolds } from './takeover.js';
 
 const ONLINE = Buffer.from(JSON.stringify({ status: 'online' }));
 const OFFLINE = Buffer.from(JSON.stringify({ status: 'offline' }));
 const EMPTY = Buffer.alloc(0);
 const JOIN = Buffer.from(JSON.stringify({ action: 'join' }));
-/** Queries held while a resync runs (answered once it is done); beyond this, dropped unanswered. */
-const MAX_HELD_QUERIES = 10_000;
 
 export interface BridgeOptions {
   config: AttachConfig;
@@ -54,6 +54,7 @@ export interface BridgeOptions {
 export class AttachBridge extends EventEmitter implements QueryEndpoint {
   readonly publisher: EventPublisher;
   readonly takeovers: TakeoverHolds;
+  readonly rebirth: RebirthWatch;
   private readonly client: MqttClient;
   private readonly mirror = new RetainedMirror();
   private readonly statusTopic: string;
@@ -65,13 +66,9 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
   /** Announcement topics whose retained birth was cleared while collecting; restored after. */
   private lost = new Set<string>();
   private closing = false;
-  private queryHandler: ((asker: Asker, payload: Buffer) => void) | undefined;
-  /** Queries received while collecting, answered in order once the resync's truth is in the tracker. */
-  private heldQueries: [clientId: string, payload: Buffer][] = [];
+  private readonly queries: QueryQueue;
   syncs = 0;
   dropped = 0;
-  /** Queries that arrived during a resync and waited for it. */
-  queriesHeld = 0;
 
   constructor(private readonly options: BridgeOptions) {
     super();
@@ -89,7 +86,9 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
       log,
       closing: () => this.closing,
     });
+    this.queries = new QueryQueue(log);
     this.takeovers = new TakeoverHolds(config.takeoverWindowMs, options.scheduler);
+    this.rebirth = new RebirthWatch(config.rebirthWindowMs, `${this.statusTopic}/marker`, options.scheduler);
     this.publisher = new EventPublisher(this.sender(), topics, log, options.onPublished);
     options.tracker.setEventSink((events) => this.publisher.publish(events));
     this.client.on('connect', () => this.startResync());
@@ -97,6 +96,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     this.client.on('close', () => {
       const wasLive = this.collecting === undefined;
       this.collecting = new Map();
+      this.rebirth.pause();
       if (wasLive) this.emit('connection', false);
     });
   }
@@ -108,6 +108,11 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
   /** True while connected and live (the last resync finished). */
   get synced(): boolean {
     return this.client.connected && this.collecting === undefined;
+  }
+
+  /** Queries that arrived during a resync and waited for it. */
+  get queriesHeld(): number {
+    return this.queries.heldCount;
   }
 
   get liveConnections(): number {
@@ -124,7 +129,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
 
   /** Attach mode answers every asker in full: who may watch whom is the external broker's ACL's business. */
   onQuery(handler: (asker: Asker, payload: Buffer) => void): void {
-    this.queryHandler = handler;
+    this.queries.handler = handler;
   }
 
   /**
@@ -149,6 +154,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
   async close(timeoutMs = 5000): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.rebirth.stop();
     const flushed = (async () => {
       await this.options.tracker.settled();
       await this.publisher.drained();
@@ -182,8 +188,9 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     const { topics, log, config } = this.options;
     this.collecting = new Map();
     this.lost = new Set();
-    this.heldQueries = [];
+    this.queries.reset();
     this.sentinel = randomUUID();
+    this.rebirth.resyncStarted();
     const sentinel = this.sentinel;
     const filters = [
       `${topics.prefix}/conn/#`,
@@ -191,6 +198,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
       `${topics.prefix}/query/+`,
       `${topics.prefix}/user/+`,
       this.sentinelTopic,
+      ...this.rebirth.filters,
     ];
     log.info('connected to the broker; resyncing', { broker: config.broker });
     // QoS 0 on purpose. Mosquitto queues at most max_queued_messages (1000) QoS 1 messages per client
@@ -199,7 +207,8 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     // Queries come at QoS 0 too, so they reach us in order with the announcements published before
     // them (a broker may hold back QoS 1 deliveries past its in-flight window, but not QoS 0 ones).
     this.client.subscribe(filters, { qos: 0 }, (error, granted) => {
-      const refused = granted?.filter((g) => g.qos === 128).map((g) => g.topic) ?? [];
+      // $SYS is Mosquitto's: another broker may refuse it, and the marker alone tells a restart then.
+      const refused = granted?.filter((g) => g.qos === 128 && g.topic !== UPTIME_TOPIC).map((g) => g.topic) ?? [];
       if (error || refused.length > 0) {
         log.error('the broker refused the bridge its subscriptions; check its ACL', { filters: refused, error: error?.message });
         return;
@@ -211,7 +220,11 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
   }
 
   private onMessage(topic: string, payload: Buffer, retained: boolean): void {
-    if (topic.startsWith(this.queryPrefix)) return this.onQueryMessage(topic, payload, retained);
+    if (this.rebirth.observe(topic, payload)) return;
+    if (topic.startsWith(this.queryPrefix)) {
+      const target = this.options.topics.parse(topic);
+      return target.kind === 'query' ? this.queries.receive(target.clientId, payload, retained, !!this.collecting) : undefined;
+    }
     if (this.collecting) {
       if (topic === this.sentinelTopic) {
         if (payload.toString() === this.sentinel) this.finishResync(this.collecting);
@@ -234,6 +247,10 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     this.client.unsubscribe(`${topics.prefix}/user/+`);
     const resync = buildResync(collected, topics, this.mirror, config.maxDataBytes);
     for (const { topic, reason } of resync.dropped) this.drop(topic, reason);
+    this.rebirth.afterResync(resync.births, this.mirror, () => this.mirror, log, (topic, birth) => {
+      void tracker.connectionDown({ userId: birth.userId, connectionId: birth.clientId, reason: 'broker_restart', epoch: birth.epoch });
+      this.clear(topic);
+    });
     this.mirror.replace(resync.births, resync.members);
     for (const user of resync.users) void tracker.resync(user);
     for (const topic of resync.clear) this.clear(topic);
@@ -242,7 +259,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
       if (birth) this.restore(topic, birth.payload, 'a retained birth was cleared during the resync');
     }
     // Asked during the resync: answered now, from the new truth (the service waits for it to settle).
-    for (const [clientId, payload] of this.heldQueries.splice(0)) this.queryHandler?.({ clientId }, payload);
+    this.queries.release();
     this.syncs++;
     log.info('resynced', { users: resync.users.length, connections: resync.births.size, cleared: resync.clear.length });
     void tracker.settled().then(async () => {
@@ -250,26 +267,10 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
       await this.publisher.drained();
       if (!this.client.connected || this.closing) return;
       await this.publish(this.statusTopic, ONLINE, true);
+      this.rebirth.keepMarker((value, acked) => this.client.publish(this.rebirth.markerTopic, value, { qos: 1, retain: true }, (e) => e || acked()));
       this.emit('connection', true);
       this.emit('synced');
     });
-  }
-
-  /**
-   * A request on `presence/query/<clientId>`. A retained one (a client may publish with the flag set)
-   * is delivered again at every resync; only live requests are answered, each once.
-   */
-  private onQueryMessage(topic: string, payload: Buffer, retained: boolean): void {
-    if (retained || !this.queryHandler) return;
-    const target = this.options.topics.parse(topic);
-    if (target.kind !== 'query') return;
-    if (!this.collecting) return this.queryHandler({ clientId: target.clientId }, payload);
-    if (this.heldQueries.length >= MAX_HELD_QUERIES) {
-      this.options.log.warn('query dropped: too many waiting for the resync', { topic });
-      return;
-    }
-    this.heldQueries.push([target.clientId, payload]);
-    this.queriesHeld++;
   }
 
   private onLive(topic: string, payload: Buffer): void {

@@ -4,6 +4,7 @@ import { isValidId } from '../core/ids.js';
 import type { LogLevel } from '../log.js';
 import { DEFAULT_QUERY_CONFIG, QUERY_CONFIG_PROPERTIES, queryConfigProblem, type QueryConfig } from '../queries/config.js';
 import { compile } from '../schemas/ajv.js';
+import { DEFAULT_REBIRTH_WINDOW_MS } from './rebirth.js';
 import { DEFAULT_TAKEOVER_WINDOW_MS } from './takeover.js';
 
 /**
@@ -26,6 +27,8 @@ export interface AttachConfig extends QueryConfig {
   maxDataBytes: number;
   /** How long a will waits for a birth on the same topic (a takeover) before it ends the connection; 0 = never. */
   takeoverWindowMs: number;
+  /** After a broker restart, how long a restored birth may wait to be renewed before it ends (broker_restart). */
+  rebirthWindowMs: number;
   /** Delay between attempts to reconnect to the broker. */
   reconnectMs: number;
   logLevel: LogLevel;
@@ -41,6 +44,7 @@ export const DEFAULT_ATTACH_CONFIG: Omit<AttachConfig, 'broker'> = {
   maxDataBytes: 1024,
   reconnectMs: 1000,
   takeoverWindowMs: DEFAULT_TAKEOVER_WINDOW_MS,
+  rebirthWindowMs: DEFAULT_REBIRTH_WINDOW_MS,
   logLevel: 'info',
   ...DEFAULT_QUERY_CONFIG,
 };
@@ -62,6 +66,7 @@ const schema: JSONSchemaType<Partial<AttachConfig>> = {
     maxDataBytes: { type: 'integer', minimum: 2, maximum: 65536, nullable: true },
     reconnectMs: { type: 'integer', minimum: 10, maximum: 3_600_000, nullable: true },
     takeoverWindowMs: { type: 'integer', minimum: 0, maximum: 60_000, nullable: true },
+    rebirthWindowMs: { type: 'integer', minimum: 1, maximum: 86_400_000, nullable: true },
     logLevel: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], nullable: true },
     ...QUERY_CONFIG_PROPERTIES,
   },

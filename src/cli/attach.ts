@@ -15,6 +15,7 @@ const ATTACH_FLAGS: FlagTable = {
   'bridge-id': flag('bridgeId'),
   'reconnect-ms': flag('reconnectMs', 'integer'),
   'takeover-window': flag('takeoverWindowMs', 'integer'),
+  'rebirth-window': flag('rebirthWindowMs', 'integer'),
 };
 
 export async function runAttach(args: string[]): Promise<void> {

@@ -11,7 +11,8 @@ export type OfflineReason =
   | 'takeover'
   | 'announced'
   | 'token_expired'
-  | 'vanished';
+  | 'vanished'
+  | 'broker_restart';
 
 export type UserAction = 'online' | 'offline';
 export type GroupAction = 'online' | 'offline' | 'join' | 'leave';
