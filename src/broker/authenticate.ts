@@ -84,7 +84,10 @@ async function decide(ctx: BrokerContext, client: Client, username: string | und
   if (client.closed || (client.conn as { destroyed?: boolean }).destroyed) return { identity };
   const slot = security.admitConnection(userId, client.id, client);
   if (!slot.ok) return refuse(NOT_AUTHORIZED, slot.reason);
-  finished(client.conn, () => slot.release());
+  finished(client.conn, () => {
+    slot.release();
+    security.reservations.abandon(client); // joins authorized in a packet aedes never accepted
+  });
   ctx.sessions.remember(client, identity);
   if (trusted.expiresAt !== undefined) closeAtExpiry(ctx, client, trusted.expiresAt);
   return { identity };
