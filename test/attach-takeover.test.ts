@@ -62,3 +62,42 @@ t.test('attach: a will is held for the takeover window (under 1 s by default); a
   t.equal(describe(await events.next('bob offline')), 'bob offline');
   t.equal(clock.pending, 0, 'no timer for a graceful offline');
 });
+
+t.test('attach churn mixing takeovers, wills and graceful ends: every user ends offline (no offline is lost)', async (t) => {
+  const broker = await mosquitto(t);
+  if (!broker) return;
+  const { running } = await attach(t, broker);
+  const users = ['alice', 'bob', 'carol', 'dave', 'erin'];
+  await Promise.all(
+    users.map(async (user, u) => {
+      for (let round = 0; round < 6; round++) {
+        const clientId = `${user}-${round % 2}`;
+        const first = await device(t, broker.url, broker.as(user), clientId);
+        const way = (round + u) % 3;
+        if (way === 0) await first.end(); // graceful
+        else if (way === 1) first.kill(); // lost: the will, held for the takeover window
+        else {
+          const second = await device(t, broker.url, broker.as(user), clientId); // takeover
+          if (round % 2 === 0) await second.end();
+          else second.kill();
+        }
+      }
+    }),
+  );
+  // a last birth, read by the bridge after everything above (Mosquitto acknowledged all of it before)
+  await device(t, broker.url, broker.as('watcher'), 'watcher-last');
+  await waitFor(async () => (await running.tracker.user('watcher'))?.online === true, 'the last birth to be read');
+  await waitFor(async () => {
+    const states = await running.tracker.users(users);
+    return states.every((s) => !s?.online) && running.bridge.takeovers.pending === 0;
+  }, 'every user offline once all have left');
+  await running.bridge.drained();
+  const after = new Inbox(await client(t, broker.url, { ...broker.as('watcher'), clientId: 'watcher-end' }));
+  await subscribe(after.client, users.map((user) => `presence/user/${user}`));
+  const last = new Map<string, string>();
+  for (let i = 0; i < users.length; i++) {
+    const m = await after.next('the retained user records');
+    last.set(String(m.json.id), String(m.json.action));
+  }
+  t.same(Object.fromEntries(last), Object.fromEntries(users.map((user) => [user, 'offline'])), 'each retained record says offline');
+});
