@@ -44,7 +44,8 @@ function deniedBecause(ctx: BrokerContext, client: Client, sub: Subscription): s
   if (!ctx.topics.isUnderPrefix(filter)) {
     const groupId = ctx.topics.membershipOf(filter);
     if (groupId === undefined) return undefined;
-    if (!viewer) return 'no live client';
+    // A client closing mid-SUBSCRIBE: its connection's end may already have abandoned its reservations.
+    if (!viewer || client.closed) return 'no live client';
     const refusal = ctx.security.refuseJoin(viewer.userId, groupId, client);
     return refusal && `join refused: ${refusal}`;
   }
