@@ -33,8 +33,12 @@ async function connectRetrying(port, options, attempts = 3) {
     }
   }
 }
-// Exactly the contract's announcement payload (a bridge may refuse extra fields); the user id is in the topic.
-const announcement = (action, epoch) => Buffer.from(JSON.stringify({ action, data: {}, epoch }));
+// The contract's announcement payload; the user id is in the topic. The offline a client publishes before
+// DISCONNECT is marked graceful, as the thin client does: the bridge applies it at once. Unmarked, it
+// would wait out the takeover window (docs/attach.md), and the next cycle's birth for the same client id,
+// milliseconds later, would be a takeover: no offline, no online.
+const announcement = (action, epoch, graceful = false) =>
+  Buffer.from(JSON.stringify(graceful ? { action, data: {}, epoch, graceful } : { action, data: {}, epoch }));
 
 /** A watcher client: records when each `<action>:<id>` event arrives and wakes whoever waits for it. */
 class Watcher {
@@ -120,7 +124,7 @@ async function openClient(port, id, { announce, keepalive = 0, auth = false }) {
 }
 
 async function closeClient(conn, id, { announce }) {
-  if (announce) await conn.publish(`presence/conn/${id}/${id}`, announcement('offline', conn.epoch), { retain: true });
+  if (announce) await conn.publish(`presence/conn/${id}/${id}`, announcement('offline', conn.epoch, true), { retain: true });
   await conn.end();
 }
 

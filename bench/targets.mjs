@@ -238,6 +238,20 @@ export function attachAvailable() {
 }
 
 /** Polls the bridge's /healthz until it answers 200: connected to the broker and resynced. */
+/**
+ * From the bridge's /metrics: user `online` and `offline` events it published (acknowledged by the
+ * broker) and users online now. Tells events the bridge never published from events the watcher lost.
+ */
+async function bridgeCounts(httpPort) {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const value = (pattern) => Number(text.match(pattern)?.[1] ?? NaN);
+  return {
+    publishedOnline: value(/^presence_events_published_total\{kind="user",action="online"\} (\d+)/m),
+    publishedOffline: value(/^presence_events_published_total\{kind="user",action="offline"\} (\d+)/m),
+    usersOnline: value(/^presence_users_online (\d+)/m),
+  };
+}
+
 async function healthy(httpPort, proc, stderr, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
   let last = '';
@@ -282,6 +296,8 @@ export async function startAttach({ profileDir, label = 'attach', users = [], no
     port: mosquitto.port,
     pid: proc.pid,
     memory: () => memoryOf(proc),
+    /** The bridge's own count of what it published (its /metrics), and how many users it holds online. */
+    bridgeCounts: () => bridgeCounts(bridge.record.httpPort),
     cpu: async () => {
       const parts = { mosquitto: procCpuMs(mosquitto.pid), bridge: (await memoryOf(proc)).cpuMs };
       return { total: parts.mosquitto + parts.bridge, parts };

@@ -1,35 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import t, { type Test } from 'tap';
-import { connect, type MqttClient } from 'mqtt';
-import { device } from './fixtures/announce.js';
+import t from 'tap';
+import { device, reconnectingDevice } from './fixtures/announce.js';
 import { attach } from './fixtures/bridge.js';
-import { mosquitto, type TestMosquitto } from './fixtures/mosquitto.js';
+import { mosquitto } from './fixtures/mosquitto.js';
 import { client, Inbox, once, subscribe, WAIT_MS } from './fixtures/mqtt.js';
-
-/** A device that reconnects by itself and announces each new connection with a new epoch. */
-function reconnectingDevice(t: Test, broker: TestMosquitto, user: string, clientId: string): MqttClient {
-  const topic = `presence/conn/${user}/${clientId}`;
-  let epoch = randomUUID();
-  const offline = () => Buffer.from(JSON.stringify({ action: 'offline', epoch }));
-  const c = connect(broker.url, {
-    ...broker.as(user),
-    clientId,
-    protocolVersion: 4,
-    reconnectPeriod: 100,
-    connectTimeout: WAIT_MS,
-    will: { topic, payload: offline(), qos: 1, retain: true },
-  });
-  c.on('error', () => {});
-  c.on('reconnect', () => {
-    epoch = randomUUID();
-    c.options.will!.payload = offline();
-  });
-  c.on('connect', () => {
-    c.publish(topic, JSON.stringify({ action: 'online', epoch }), { qos: 1, retain: true }, () => c.emit('announced' as 'end'));
-  });
-  t.teardown(() => new Promise<void>((resolve) => c.end(true, {}, () => resolve())));
-  return c;
-}
 
 t.test('Mosquitto restarted: the bridge reconnects, resyncs and keeps tracking', async (t) => {
   const broker = await mosquitto(t);

@@ -13,6 +13,7 @@ t.test('attach config: defaults, layers, and clear refusals', async (t) => {
   t.match(config, { broker: 'mqtt://127.0.0.1:1883', httpPort: 9000, graceMs: 500, bridgeId: 'presence-bridge', prefix: 'presence', host: '127.0.0.1' });
   t.match(config, { maxQueryIds: 200, maxPageSize: 1000, defaultPageSize: 100, maxQueryBytes: 65536 }, 'the query limits are serve mode\'s');
   t.equal(config.apiToken, undefined, 'the API is open unless a token is given');
+  t.match(config, { takeoverWindowMs: 500, rebirthWindowMs: 30_000 }, 'takeovers need no --grace; a crash restores no ghost for good');
   const refusals: [unknown[], RegExp][] = [
     [[{}], /--broker URL is required/],
     [[{ broker: 'http://x' }], /\/broker must match pattern/],
@@ -25,6 +26,8 @@ t.test('attach config: defaults, layers, and clear refusals', async (t) => {
     [[{ broker: 'mqtt://x', maxPageSize: 10, defaultPageSize: 20 }], /defaultPageSize must not exceed maxPageSize/],
     [[{ broker: 'mqtt://x', apiToken: 'two words' }], /apiToken must match pattern/],
     [[{ broker: 'mqtt://x', maxQueryIds: 0 }], /maxQueryIds must be >= 1/],
+    [[{ broker: 'mqtt://x', takeoverWindowMs: -1 }], /takeoverWindowMs must be >= 0/],
+    [[{ broker: 'mqtt://x', rebirthWindowMs: 0 }], /rebirthWindowMs must be >= 1/],
   ];
   for (const [layers, message] of refusals) {
     t.throws(() => resolveAttachConfig(...layers), { constructor: ConfigError, message }, String(message));

@@ -24,8 +24,9 @@ async function watch(t: Test, broker: TestMosquitto, topics = ['presence/user/+'
 t.test('a stale will replayed after a reconnect is ignored, and the live birth stays retained', async (t) => {
   const broker = await mosquitto(t);
   if (!broker) return;
-  // Mosquitto publishes the old connection's will at a takeover, before the new birth: the grace
-  // window is what keeps that from being an offline/online pair (docs/attach.md)
+  // Mosquitto publishes the old connection's will at a takeover, before the new birth; the takeover
+  // window keeps that from being an offline/online pair (docs/attach.md). A grace window on top, as
+  // some deployments run, must not change how stale announcements are handled.
   const { running } = await attach(t, broker, { graceMs: 1500 });
   const events = await watch(t, broker);
   const first = await device(t, broker.url, broker.as('alice'), 'alice-1');

@@ -92,10 +92,12 @@ forEachMode(t, 'group membership: join, online, offline and leave with counts, e
 
 forEachMode(t, 'reconnect after the far side drops the connection: re-announced, re-subscribed, handlers keep working', async (t, mode) => {
   // serve: the broker destroys the socket; attach: the link to Mosquitto is cut (Mosquitto fires the will).
+  // The client comes back after 1.5 s, beyond attach mode's takeover window (a birth within it would be
+  // taken for a takeover: no offline/online pair, docs/attach.md).
   const line = await mode.droppable(t, 'alice-tab');
   const announced = await mode.announcements(t, 'alice', 'alice-tab');
   const watch = await mode.watcher(t);
-  const alice = await mode.client(t, 'alice', { url: line.url, clientId: 'alice-tab', reconnectPeriodMs: 200, data: { name: 'A' } });
+  const alice = await mode.client(t, 'alice', { url: line.url, clientId: 'alice-tab', reconnectPeriodMs: 1500, data: { name: 'A' } });
   const aliceSees = new Recorder(alice);
   const connection = new Recorder(alice, ['CONNECTION']);
   await alice.subscribeUserPresence({ userIds: ['bob'] });

@@ -1,26 +1,29 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { connect, type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { parseConnAnnouncement, parseMemberAnnouncement } from '../announcements.js';
 import { UpdateLimiter } from '../auth/update-limit.js';
 import { onConnUpdate } from './updates.js';
 import { EventPublisher, type SendPacket } from '../broker/event-publisher.js';
 import { intervalStage, type FeedEvent, type IntervalAggregator, type IntervalStageOptions } from '../feed/intervals.js';
-import type { PresenceTracker } from '../core/tracker.js';
+import type { PresenceTracker, Scheduler } from '../core/tracker.js';
 import type { Logger } from '../log.js';
 import type { Asker, QueryEndpoint } from '../queries/mqtt.js';
 import type { ReplyBody } from '../queries/service.js';
 import type { Topics } from '../topics.js';
 import type { AttachConfig } from './config.js';
+import { connectLink } from './link.js';
 import { RetainedMirror } from './mirror.js';
+import { QueryQueue } from './query-queue.js';
 import { buildResync, isAnnouncementTopic } from './snapshot.js';
+import { refusalLabel } from './refusals.js';
+import { RebirthWatch, UPTIME_TOPIC } from './rebirth.js';
+import { TakeoverHolds } from './takeover.js';
 
 const ONLINE = Buffer.from(JSON.stringify({ status: 'online' }));
 const OFFLINE = Buffer.from(JSON.stringify({ status: 'offline' }));
 const EMPTY = Buffer.alloc(0);
 const JOIN = Buffer.from(JSON.stringify({ action: 'join' }));
-/** Queries held while a resync runs (answered once it is done); beyond this, dropped unanswered. */
-const MAX_HELD_QUERIES = 10_000;
 
 export interface BridgeOptions {
   config: AttachConfig;
@@ -33,6 +36,8 @@ export interface BridgeOptions {
   onRefused?: (label: string) => void;
   /** Interval mode for large groups (src/feed/intervals.ts); the config's settings plus hooks. */
   intervals?: Partial<IntervalStageOptions>;
+  /** Timers of the takeover window and the rebirth window (tests drive them). */
+  scheduler?: Scheduler;
 }
 
 /**
@@ -54,6 +59,8 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
   readonly publisher: EventPublisher;
   /** The feed's interval stage: events pass through it on their way to the publisher. */
   readonly intervals: IntervalAggregator;
+  readonly takeovers: TakeoverHolds;
+  readonly rebirth: RebirthWatch;
   private readonly client: MqttClient;
   private readonly mirror = new RetainedMirror();
   private readonly statusTopic: string;
@@ -65,15 +72,11 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
   /** Announcement topics whose retained birth was cleared while collecting; restored after. */
   private lost = new Set<string>();
   private closing = false;
-  private queryHandler: ((asker: Asker, payload: Buffer) => void) | undefined;
-  /** Queries received while collecting, answered in order once the resync's truth is in the tracker. */
-  private heldQueries: [clientId: string, payload: Buffer][] = [];
+  private readonly queries: QueryQueue;
   /** The per-connection update rate limit (src/attach/updates.ts); its `now` is the clock tests drive. */
   readonly updateLimiter: UpdateLimiter;
   syncs = 0;
   dropped = 0;
-  /** Queries that arrived during a resync and waited for it. */
-  queriesHeld = 0;
 
   constructor(private readonly options: BridgeOptions) {
     super();
@@ -82,18 +85,19 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     this.sentinelTopic = `${this.statusTopic}/sync`;
     this.queryPrefix = `${topics.prefix}/query/`;
     this.updateLimiter = new UpdateLimiter(config.maxUpdatesPerMinute);
-    this.client = connect(config.broker, {
+    this.client = connectLink({
+      broker: config.broker,
       clientId: config.bridgeId,
       username: config.username,
       password: config.password,
-      protocolVersion: 4,
-      clean: true,
-      resubscribe: false,
-      reconnectPeriod: config.reconnectMs,
-      connectTimeout: 10_000,
-      queueQoSZero: false,
+      reconnectMs: config.reconnectMs,
       will: { topic: this.statusTopic, payload: OFFLINE, qos: 1, retain: true },
+      log,
+      closing: () => this.closing,
     });
+    this.queries = new QueryQueue(log);
+    this.takeovers = new TakeoverHolds(config.takeoverWindowMs, options.scheduler);
+    this.rebirth = new RebirthWatch(config.rebirthWindowMs, `${this.statusTopic}/marker`, options.scheduler);
     this.publisher = new EventPublisher(this.sender(), topics, log, options.onPublished);
     const tracker = options.tracker;
     this.intervals = intervalStage(
@@ -113,11 +117,8 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     this.client.on('close', () => {
       const wasLive = this.collecting === undefined;
       this.collecting = new Map();
+      this.rebirth.pause();
       if (wasLive) this.emit('connection', false);
-    });
-    this.client.on('error', (error) => log.warn('broker connection error', { broker: config.broker, error: error.message }));
-    this.client.on('offline', () => {
-      if (!this.closing) log.warn('broker connection lost; reconnecting', { broker: config.broker });
     });
   }
 
@@ -128,6 +129,11 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
   /** True while connected and live (the last resync finished). */
   get synced(): boolean {
     return this.client.connected && this.collecting === undefined;
+  }
+
+  /** Queries that arrived during a resync and waited for it. */
+  get queriesHeld(): number {
+    return this.queries.heldCount;
   }
 
   get liveConnections(): number {
@@ -144,7 +150,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
 
   /** Attach mode answers every asker in full: who may watch whom is the external broker's ACL's business. */
   onQuery(handler: (asker: Asker, payload: Buffer) => void): void {
-    this.queryHandler = handler;
+    this.queries.handler = handler;
   }
 
   /**
@@ -169,6 +175,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
   async close(timeoutMs = 5000): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.rebirth.stop();
     const flushed = (async () => {
       await this.options.tracker.settled();
       this.intervals.stop();
@@ -203,8 +210,9 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     const { topics, log, config } = this.options;
     this.collecting = new Map();
     this.lost = new Set();
-    this.heldQueries = [];
+    this.queries.reset();
     this.sentinel = randomUUID();
+    this.rebirth.resyncStarted();
     const sentinel = this.sentinel;
     const filters = [
       `${topics.prefix}/conn/#`,
@@ -212,6 +220,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
       `${topics.prefix}/query/+`,
       `${topics.prefix}/user/+`,
       this.sentinelTopic,
+      ...this.rebirth.filters,
     ];
     log.info('connected to the broker; resyncing', { broker: config.broker });
     // QoS 0 on purpose. Mosquitto queues at most max_queued_messages (1000) QoS 1 messages per client
@@ -220,7 +229,8 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     // Queries come at QoS 0 too, so they reach us in order with the announcements published before
     // them (a broker may hold back QoS 1 deliveries past its in-flight window, but not QoS 0 ones).
     this.client.subscribe(filters, { qos: 0 }, (error, granted) => {
-      const refused = granted?.filter((g) => g.qos === 128).map((g) => g.topic) ?? [];
+      // $SYS is Mosquitto's: another broker may refuse it, and the marker alone tells a restart then.
+      const refused = granted?.filter((g) => g.qos === 128 && g.topic !== UPTIME_TOPIC).map((g) => g.topic) ?? [];
       if (error || refused.length > 0) {
         log.error('the broker refused the bridge its subscriptions; check its ACL', { filters: refused, error: error?.message });
         return;
@@ -232,7 +242,11 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
   }
 
   private onMessage(topic: string, payload: Buffer, retained: boolean): void {
-    if (topic.startsWith(this.queryPrefix)) return this.onQueryMessage(topic, payload, retained);
+    if (this.rebirth.observe(topic, payload)) return;
+    if (topic.startsWith(this.queryPrefix)) {
+      const target = this.options.topics.parse(topic);
+      return target.kind === 'query' ? this.queries.receive(target.clientId, payload, retained, !!this.collecting) : undefined;
+    }
     if (this.collecting) {
       if (topic === this.sentinelTopic) {
         if (payload.toString() === this.sentinel) this.finishResync(this.collecting);
@@ -255,6 +269,10 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     this.client.unsubscribe(`${topics.prefix}/user/+`);
     const resync = buildResync(collected, topics, this.mirror, config.maxDataBytes);
     for (const { topic, reason } of resync.dropped) this.drop(topic, reason);
+    this.rebirth.afterResync(resync.births, this.mirror, () => this.mirror, log, (topic, birth) => {
+      void tracker.connectionDown({ userId: birth.userId, connectionId: birth.clientId, reason: 'broker_restart', epoch: birth.epoch });
+      this.clear(topic);
+    });
     this.mirror.replace(resync.births, resync.members);
     for (const user of resync.users) void tracker.resync(user);
     for (const topic of resync.clear) this.clear(topic);
@@ -263,7 +281,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
       if (birth) this.restore(topic, birth.payload, 'a retained birth was cleared during the resync');
     }
     // Asked during the resync: answered now, from the new truth (the service waits for it to settle).
-    for (const [clientId, payload] of this.heldQueries.splice(0)) this.queryHandler?.({ clientId }, payload);
+    this.queries.release();
     this.syncs++;
     log.info('resynced', { users: resync.users.length, connections: resync.births.size, cleared: resync.clear.length });
     void tracker.settled().then(async () => {
@@ -271,26 +289,10 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
       await this.publisher.drained();
       if (!this.client.connected || this.closing) return;
       await this.publish(this.statusTopic, ONLINE, true);
+      this.rebirth.keepMarker((value, acked) => this.client.publish(this.rebirth.markerTopic, value, { qos: 1, retain: true }, (e) => e || acked()));
       this.emit('connection', true);
       this.emit('synced');
     });
-  }
-
-  /**
-   * A request on `presence/query/<clientId>`. A retained one (a client may publish with the flag set)
-   * is delivered again at every resync; only live requests are answered, each once.
-   */
-  private onQueryMessage(topic: string, payload: Buffer, retained: boolean): void {
-    if (retained || !this.queryHandler) return;
-    const target = this.options.topics.parse(topic);
-    if (target.kind !== 'query') return;
-    if (!this.collecting) return this.queryHandler({ clientId: target.clientId }, payload);
-    if (this.heldQueries.length >= MAX_HELD_QUERIES) {
-      this.options.log.warn('query dropped: too many waiting for the resync', { topic });
-      return;
-    }
-    this.heldQueries.push([target.clientId, payload]);
-    this.queriesHeld++;
   }
 
   private onLive(topic: string, payload: Buffer): void {
@@ -308,7 +310,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     const live = this.mirror.live(topic);
     if (payload.length === 0) {
       // Our clear of a processed offline crossed a new birth on its way: put the birth back.
-      if (live) this.restore(topic, live.payload, 'a retained birth was cleared');
+      if (live && !this.takeovers.has(topic)) this.restore(topic, live.payload, 'a retained birth was cleared');
       return;
     }
     const parsed = parseConnAnnouncement(payload, config.maxDataBytes);
@@ -333,6 +335,10 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
         else this.clear(topic);
         return;
       }
+      // During a will's takeover window: the ending connection's own birth again changes nothing; a new
+      // epoch's is the takeover, and the old epoch ends silently.
+      if (this.takeovers.has(topic) && epoch !== undefined && epoch === live?.epoch) return;
+      if (this.takeovers.birth(topic)) this.mirror.end(topic);
       this.mirror.setLive(topic, { userId, clientId, epoch, data, payload });
       void tracker.connectionUp({ userId, connectionId: clientId, data, epoch });
       return;
@@ -343,11 +349,13 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
       this.restore(topic, live.payload, 'a stale offline replaced a live birth');
       return;
     }
-    if (live) {
+    if (!live) return this.clear(topic);
+    this.takeovers.hold(topic, parsed.value, () => {
+      if (this.mirror.live(topic) !== live) return; // a resync settled it meanwhile
       this.mirror.end(topic);
       void tracker.connectionDown({ userId, connectionId: clientId, reason: 'announced', epoch });
-    }
-    this.clear(topic);
+      this.clear(topic);
+    });
   }
 
   private onMember(topic: string, groupId: string, userId: string, payload: Buffer): void {
@@ -389,12 +397,4 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     this.options.log.warn('announcement dropped', { topic, reason });
     this.options.onRefused?.(refusalLabel(reason));
   }
-}
-
-/** The reason an announcement was dropped, as one of a few labels (the reason itself carries sizes, paths). */
-export function refusalLabel(reason: string): string {
-  if (reason.startsWith('not an announcement topic')) return 'invalid topic';
-  if (/over the \d+-byte limit/.test(reason)) return 'too large';
-  if (reason === 'payload is not valid JSON') return 'not json';
-  return 'invalid announcement';
 }

@@ -6,6 +6,8 @@ import { DEFAULT_QUERY_CONFIG, QUERY_CONFIG_PROPERTIES, queryConfigProblem, type
 import { DEFAULT_INTERVAL_CONFIG, INTERVAL_CONFIG_PROPERTIES, type IntervalConfig } from '../feed/interval-config.js';
 import { compile } from '../schemas/ajv.js';
 import { DEFAULT_WEBHOOK_CONFIG, WEBHOOK_CONFIG_PROPERTIES, webhookConfigProblem, type WebhookConfig } from '../feed/webhook-config.js';
+import { DEFAULT_REBIRTH_WINDOW_MS } from './rebirth.js';
+import { DEFAULT_TAKEOVER_WINDOW_MS } from './takeover.js';
 
 /**
  * Everything `attach` can be told, from the config file and then the command line (which wins). The
@@ -27,6 +29,10 @@ export interface AttachConfig extends QueryConfig, WebhookConfig, IntervalConfig
   maxDataBytes: number;
   /** Data updates allowed per connection per minute; beyond it refused, logged, counted. 0 = no limit. */
   maxUpdatesPerMinute: number;
+  /** How long a will waits for a birth on the same topic (a takeover) before it ends the connection; 0 = never. */
+  takeoverWindowMs: number;
+  /** After a broker restart, how long a restored birth may wait to be renewed before it ends (broker_restart). */
+  rebirthWindowMs: number;
   /** Delay between attempts to reconnect to the broker. */
   reconnectMs: number;
   logLevel: LogLevel;
@@ -47,6 +53,8 @@ export const DEFAULT_ATTACH_CONFIG: Omit<AttachConfig, 'broker'> = {
   maxDataBytes: 1024,
   maxUpdatesPerMinute: 30,
   reconnectMs: 1000,
+  takeoverWindowMs: DEFAULT_TAKEOVER_WINDOW_MS,
+  rebirthWindowMs: DEFAULT_REBIRTH_WINDOW_MS,
   logLevel: 'info',
   ...DEFAULT_QUERY_CONFIG,
   ...DEFAULT_WEBHOOK_CONFIG,
@@ -72,6 +80,8 @@ const schema: JSONSchemaType<Partial<AttachConfig>> = {
     maxDataBytes: { type: 'integer', minimum: 2, maximum: 65536, nullable: true },
     maxUpdatesPerMinute: { type: 'integer', minimum: 0, maximum: 1_000_000, nullable: true },
     reconnectMs: { type: 'integer', minimum: 10, maximum: 3_600_000, nullable: true },
+    takeoverWindowMs: { type: 'integer', minimum: 0, maximum: 60_000, nullable: true },
+    rebirthWindowMs: { type: 'integer', minimum: 1, maximum: 86_400_000, nullable: true },
     logLevel: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], nullable: true },
     ...QUERY_CONFIG_PROPERTIES,
     ...WEBHOOK_CONFIG_PROPERTIES,

@@ -45,6 +45,7 @@ export async function startAttach(config: AttachConfig, log: Logger, feed: FeedH
     onPublished: (event) => metrics.eventPublished(event),
     onRefused: (label) => metrics.refused('publish', label),
     intervals: { scheduler: feed.scheduler, onInterval: intervalMetrics(metrics.registry) },
+    scheduler: feed.scheduler,
   });
   if (webhooks) bridge.publisher.observe((event) => webhooks.accept(event));
   const queries = new QueryService(tracker, {

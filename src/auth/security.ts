@@ -4,6 +4,7 @@ import { ConfigError, DEFAULT_SERVE_CONFIG, type ServeConfig } from '../config.j
 import type { UserData } from '../core/events.js';
 import type { Logger } from '../log.js';
 import { authenticateWith, type AuthOutcome, type Authenticator, type Credentials } from './authenticator.js';
+import { JoinReservations } from './join-reservations.js';
 import { JwtAuthenticator } from './jwt.js';
 import { RateLimiter, type Limits } from './limits.js';
 import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.js';
@@ -48,6 +49,8 @@ const DEFAULT_LOGIN_THROTTLE: LoginThrottleOptions = {
  */
 export class Security {
   readonly membership = new Membership();
+  /** Joins authorized and not yet applied; the broker abandons a connection's when it ends. */
+  readonly reservations = new JoinReservations();
   readonly policy: WatchPolicy;
   readonly limits: Limits;
   /** Failed logins per account and per address, checked before any password work. */
@@ -125,19 +128,22 @@ export class Security {
     return new Set(this.connections.get(userId)?.values()).size;
   }
 
-  /** Why `userId` may not join `groupId` now, or undefined when it may (the join is then counted). */
-  refuseJoin(userId: string, groupId: string): string | undefined {
-    if (this.membership.isMember(userId, groupId)) return undefined;
+  /**
+   * Why `userId` may not join `groupId` now, or undefined when it may: the join is then reserved for
+   * `owner` (its connection) until confirmed or abandoned (src/auth/join-reservations.ts).
+   */
+  refuseJoin(userId: string, groupId: string, owner: object): string | undefined {
+    const { membership, reservations } = this;
+    if (membership.isMember(userId, groupId)) return undefined;
     const allowed = this.allowedGroups(userId);
     if (allowed ? !allowed.includes(groupId) : this.joinsNeedAllowList) return 'group not allowed for this user';
-    if (this.membership.groupCount(userId) >= this.limits.maxGroupsPerUser) {
-      return `too many groups: limit ${this.limits.maxGroupsPerUser} per user`;
+    if (!reservations.has(userId, groupId)) {
+      const groups = membership.groupCount(userId) + reservations.extraGroups(userId, (g) => membership.isMember(userId, g));
+      if (groups >= this.limits.maxGroupsPerUser) return `too many groups: limit ${this.limits.maxGroupsPerUser} per user`;
+      const members = membership.memberCount(groupId) + reservations.extraMembers(groupId, (u) => membership.isMember(u, groupId));
+      if (members >= this.limits.maxMembersPerGroup) return `group is full: limit ${this.limits.maxMembersPerGroup} members`;
     }
-    if (this.membership.memberCount(groupId) >= this.limits.maxMembersPerGroup) {
-      return `group is full: limit ${this.limits.maxMembersPerGroup} members`;
-    }
-    // Counted at once, so joins still on their way to the tracker cannot overshoot the caps.
-    this.membership.add(userId, groupId);
+    reservations.reserve(owner, userId, groupId);
     return undefined;
   }
 

@@ -111,6 +111,7 @@ async function decide(ctx: BrokerContext, client: Client, username: string | und
   finished(client.conn, () => {
     slot.release();
     if (claim?.ok) claim.release();
+    security.reservations.abandon(client); // joins authorized in a packet aedes never accepted
   });
   accepted?.();
   ctx.sessions.remember(client, identity);

@@ -67,9 +67,9 @@ function consume(
       const announcement = parseMemberAnnouncement(payload);
       if (!announcement.ok) return `invalid membership: ${announcement.reason}`;
       if (announcement.value.action === 'join') {
-        const refusal = ctx.security.refuseJoin(identity.userId, target.groupId);
+        const refusal = ctx.security.refuseJoin(identity.userId, target.groupId, client);
         if (refusal) return `join refused: ${refusal}`;
-        void ctx.tracker.join(identity.userId, target.groupId);
+        void ctx.tracker.join(identity.userId, target.groupId).then(ctx.security.reservations.confirm(client, identity.userId, target.groupId));
       } else void ctx.tracker.leave(identity.userId, target.groupId);
       return undefined;
     }

@@ -44,8 +44,9 @@ function deniedBecause(ctx: BrokerContext, client: Client, sub: Subscription): s
   if (!ctx.topics.isUnderPrefix(filter)) {
     const groupId = ctx.topics.membershipOf(filter);
     if (groupId === undefined) return undefined;
-    if (!viewer) return 'no live client';
-    const refusal = ctx.security.refuseJoin(viewer.userId, groupId);
+    // A client closing mid-SUBSCRIBE: its connection's end may already have abandoned its reservations.
+    if (!viewer || client.closed) return 'no live client';
+    const refusal = ctx.security.refuseJoin(viewer.userId, groupId, client);
     return refusal && `join refused: ${refusal}`;
   }
   const levels = filter.slice(ctx.topics.prefix.length + 1).split('/');
@@ -70,7 +71,10 @@ export function viewerOf(ctx: BrokerContext, client: Client | null | undefined):
   return identity && { userId: identity.userId, clientId: identity.clientId, anonymous: !identity.authenticated };
 }
 
-/** SUBSCRIBE granted: subscribing to `group/G` or below makes the user a member of G. */
+/**
+ * SUBSCRIBE accepted by aedes (it emits `subscribe` only then): subscribing to `group/G` or below
+ * makes the user a member of G.
+ */
 export function onSubscribe(ctx: BrokerContext) {
   return (subscriptions: Subscription[], client: Client): void => {
     const identity = ctx.sessions.identity(client);
@@ -79,7 +83,10 @@ export function onSubscribe(ctx: BrokerContext) {
       // aedes reports denied filters here too, granted 0x80: those are no membership.
       if ((qos as number) === 128) continue;
       const groupId = ctx.topics.membershipOf(topic);
-      if (groupId) void ctx.tracker.join(identity.userId, groupId);
+      if (!groupId) continue;
+      // aedes accepted the packet: the reserved join happened; it counts as reserved until applied
+      const release = ctx.security.reservations.confirm(client, identity.userId, groupId);
+      void ctx.tracker.join(identity.userId, groupId).then(release);
     }
   };
 }

@@ -17,6 +17,8 @@ const ATTACH_FLAGS: FlagTable = {
   redis: flag('redis'),
   cluster: flag('cluster'),
   'node-timeout': flag('nodeTimeoutMs', 'integer'),
+  'takeover-window': flag('takeoverWindowMs', 'integer'),
+  'rebirth-window': flag('rebirthWindowMs', 'integer'),
 };
 
 export async function runAttach(args: string[]): Promise<void> {

@@ -5,7 +5,7 @@ import { checkId, checkIds, type Channel, type ChannelContext, type ClientEvents
 import { ERROR_CODE, failure, fromTransportError, isFinalRefusal } from './errors.js';
 import { MembershipChannel } from './membership-channel.js';
 import { mqttTransport } from './mqtt-transport.js';
-import { checkResult, connAnnouncement, newEpoch } from './payloads.js';
+import { checkResult, connAnnouncement, gracefulOffline, newEpoch } from './payloads.js';
 import { RosterRefresh } from './interval-expansion.js';
 import { checkUpdateData, updateAnnouncement, type UpdatePresenceCall } from './data-update.js';
 import { PresenceChannel } from './presence-channel.js';
@@ -283,7 +283,7 @@ export class PresenceClient {
       if (this.ending || !transport) return;
       this.ending = true;
       if (transport.connected) {
-        const offline = connAnnouncement('offline', this.data, this.epoch);
+        const offline = gracefulOffline(this.data, this.epoch);
         await within(transport.publish(this.topics.conn(this.userId, this.clientId), offline, { qos: 1, retain: true }), this.timeoutMs, () =>
           failure(ERROR_CODE.TIMEOUT, 'the offline announcement was not acknowledged in time'),
         ).catch(() => {});

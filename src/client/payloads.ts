@@ -141,6 +141,14 @@ export function connAnnouncement(action: 'online' | 'offline', data: UserData, e
   return JSON.stringify({ action, data, epoch });
 }
 
+/**
+ * The offline a client publishes itself just before DISCONNECT, marked graceful so an attach bridge
+ * applies it at once instead of waiting out its takeover window (docs/attach.md).
+ */
+export function gracefulOffline(data: UserData, epoch: string): string {
+  return JSON.stringify({ action: 'offline', data, epoch, graceful: true });
+}
+
 export const JOIN_ANNOUNCEMENT = JSON.stringify({ action: 'join' });
 /** An empty retained payload clears the membership: a leave. */
 export const LEAVE_ANNOUNCEMENT = '';

@@ -13,7 +13,9 @@ export type OfflineReason =
   | 'token_expired'
   | 'vanished'
   /** The node holding the connection stopped renewing its liveness record (cluster mode). */
-  | 'node_down';
+  | 'node_down'
+  /** The broker restarted and the connection announced no new birth within the rebirth window (attach mode). */
+  | 'broker_restart';
 
 /** `update`: a connected user's `data` changed (an update announcement, or a birth with new data). */
 export type UserAction = 'online' | 'offline' | 'update';

@@ -85,4 +85,9 @@ t.test('the attach scenario runs Mosquitto alone and Mosquitto + the attach brid
     t.equal(row.product, row.expected, `${row.metric}: every online from the bridge arrived`);
     t.equal(row.anchor, row.anchorExpected, `${row.metric}: every hand-made birth arrived at the anchor's watcher`);
   }
+  // what the bridge itself published, so a shortfall at the watcher can be told from one in the product
+  const churn = delivered.find((r) => r.metric.startsWith('churn'))!;
+  const side = (churn as { detail?: { published?: { online: number; offline: number }; onlineAtEnd?: number[] } }).detail;
+  t.same(side?.published, { online: churn.expected, offline: churn.expected }, 'the bridge published one online and one offline per cycle');
+  t.ok((side?.onlineAtEnd?.length ?? 0) > 0 && side!.onlineAtEnd!.every((n) => n === 0), 'nobody online once all left: no offline lost');
 });
