@@ -16,7 +16,7 @@ commands:
             [--max-connections-per-user N] [--max-groups-per-user N] [--max-members-per-group N]
             [--max-user-ids-per-subscribe N] [--max-packet-bytes N] [--max-queued-messages N]
             [--connect-rate-per-ip N] [--connect-burst-per-ip N]     (SIGHUP re-reads the users file)
-            [--max-inflight-messages N] [--persistent-session-expiry SECONDS]
+            [--max-inflight-messages N] [--max-queued-bytes N] [--persistent-session-expiry SECONDS]
             [--api-token T] [--max-query-ids N] [--max-page-size N]
   attach    add presence to an existing broker (Mosquitto, EMQX, HiveMQ, ...) as its MQTT client
             --broker URL [--username U --password P] [--bridge-id ID] [--host H] [--http-port N]
