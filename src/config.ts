@@ -41,6 +41,8 @@ export interface ServeConfig extends QueryConfig, IntervalConfig, Limits, Webhoo
   // Limits (src/auth/limits.ts; 0 disables a rate limit, the others are hard caps) come with `Limits`.
   /** QoS 1/2 messages held per persistent session (clean=false) while away or unacknowledged. */
   maxQueuedMessages: number;
+  /** Payload bytes held per persistent session's queue (oldest dropped beyond it), like Mosquitto's max_queued_bytes. */
+  maxQueuedBytes: number;
   /** Inbound QoS 2 messages awaiting PUBREL per client id, across its connections; one more closes the connection. */
   maxInflightMessages: number;
   /** Seconds a persistent session (clean=false) outlives its last connection; 0 = forever (Mosquitto's default). */
@@ -87,6 +89,7 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   maxPacketBytes: 1024 * 1024,
   maxQueuedMessages: 1000,
   maxInflightMessages: 100,
+  maxQueuedBytes: 16 * 1024 * 1024,
   persistentSessionExpiry: 0,
   connectRatePerIp: 20,
   connectBurstPerIp: 100,
@@ -134,6 +137,7 @@ const schema: JSONSchemaType<Partial<ServeConfig>> = {
     maxPacketBytes: { type: 'integer', minimum: 1024, maximum: 268_435_455, nullable: true },
     maxQueuedMessages: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },
     maxInflightMessages: { type: 'integer', minimum: 1, maximum: 65_535, nullable: true },
+    maxQueuedBytes: { type: 'integer', minimum: 1024, maximum: 68_719_476_736, nullable: true },
     persistentSessionExpiry: { type: 'integer', minimum: 0, maximum: 31_536_000, nullable: true },
     connectRatePerIp: { type: 'number', minimum: 0, maximum: 1_000_000, nullable: true },
     connectBurstPerIp: { type: 'integer', minimum: 1, maximum: 1_000_000, nullable: true },

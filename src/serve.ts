@@ -57,6 +57,7 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Serv
     maxDataBytes: config.maxDataBytes,
     maxQueuedMessages: config.maxQueuedMessages,
     maxInflightMessages: config.maxInflightMessages,
+    maxQueuedBytes: config.maxQueuedBytes,
     persistentSessionExpiryMs: config.persistentSessionExpiry * 1000,
     scheduler: extras.scheduler,
     intervals: {

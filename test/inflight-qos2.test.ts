@@ -83,3 +83,18 @@ t.test('exactly once still holds: a resent QoS 2 PUBLISH before PUBREL is not de
   t.same(inbox.all.map((m) => m.topic), ['plain/once', 'plain/after'], 'the message once, then the marker');
   t.equal(inbox.all[0]!.payload.toString(), 'one', 'with its payload');
 });
+
+t.test('a persistent session away keeps at most maxQueuedBytes of payload, the newest', async (t) => {
+  const { server, mqttUrl } = await serve(t, { logLevel: 'warn', maxQueuedBytes: 2 * MiB });
+  const sleeper = await client(t, mqttUrl, { clientId: 'big-sleeper', clean: false });
+  await sleeper.subscribeAsync('big/#', { qos: 1 });
+  await sleeper.endAsync();
+  const sender = await client(t, mqttUrl);
+  for (let i = 0; i < 20; i++) await sender.publishAsync(`big/${i}`, PAYLOAD, { qos: 1 });
+  const queues = server.broker.offlineQueues;
+  t.equal(queues.size('big-sleeper'), 4, '4 x 512 KiB fit in 2 MiB: 16 of 20 dropped (maxQueuedMessages alone would keep all 20)');
+  const back = await client(t, mqttUrl, { clientId: 'big-sleeper', clean: false });
+  const inbox = new Inbox(back);
+  await inbox.find((m) => m.topic === 'big/19', 'the newest message');
+  t.same(inbox.all.map((m) => m.topic), ['big/16', 'big/17', 'big/18', 'big/19'], 'the newest four, in order');
+});

@@ -36,6 +36,8 @@ export interface OfflineQueues {
 
 export interface OfflineQueueOptions {
   maxPerSession: number;
+  /** Payload bytes one session's queue may hold (Mosquitto's max_queued_bytes); the newest message always stays. */
+  maxBytesPerSession?: number;
   /** Whether a packet can be delivered to anyone at all; those that cannot are not queued. */
   deliverable?: (packet: QueuedPacket) => boolean;
   /** A session's queue is full and starts dropping (once until the client empties it again). */
@@ -67,8 +69,11 @@ export interface OfflineQueueOptions {
  * would make aedes close the connection of a client that is merely slow to acknowledge.
  */
 export function capOfflineQueues(persistence: OutgoingPersistence, options: OfflineQueueOptions): OfflineQueues {
-  const { maxPerSession, deliverable = () => true, onFull = () => {} } = options;
+  const { maxPerSession, maxBytesPerSession = Infinity, deliverable = () => true, onFull = () => {} } = options;
   const queues = new Map<string, QueuedPacket[]>();
+  const bytes = new Map<string, number>();
+  const sizeOf = (packet: QueuedPacket) => (Buffer.isBuffer(packet.payload) ? packet.payload.length : 0);
+  const account = (clientId: string, delta: number) => bytes.set(clientId, (bytes.get(clientId) ?? 0) + delta);
   // Sessions that dropped since their queue was last emptied: `onFull` once per episode, not per message
   // (a device gone for good with a `#` subscription would otherwise report every event).
   const full = new Set<string>();
@@ -81,8 +86,9 @@ export function capOfflineQueues(persistence: OutgoingPersistence, options: Offl
     // Each session gets its own copy: its packet identifier is assigned when it is sent to that session.
     queue.push({ ...packet, messageId: undefined });
     total++;
-    if (queue.length > maxPerSession) {
-      queue.shift();
+    account(clientId, sizeOf(packet));
+    while (queue.length > maxPerSession || (queue.length > 1 && bytes.get(clientId)! > maxBytesPerSession)) {
+      account(clientId, -sizeOf(queue.shift()!));
       total--;
       dropped++;
       if (!full.has(clientId)) {
@@ -122,8 +128,10 @@ export function capOfflineQueues(persistence: OutgoingPersistence, options: Offl
     if (at < 0) return undefined;
     const [cleared] = queue.splice(at, 1);
     total--;
+    account(client.id, -sizeOf(cleared!));
     if (queue.length === 0) {
       queues.delete(client.id);
+      bytes.delete(client.id);
       full.delete(client.id);
     }
     return cleared;
@@ -145,6 +153,7 @@ export function capOfflineQueues(persistence: OutgoingPersistence, options: Offl
     clear: (clientId) => {
       total -= queues.get(clientId)?.length ?? 0;
       queues.delete(clientId);
+      bytes.delete(clientId);
       full.delete(clientId);
     },
   };

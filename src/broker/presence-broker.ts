@@ -41,6 +41,8 @@ export interface PresenceBrokerOptions {
   intervals?: IntervalStageOptions;
   /** Client-id ownership (authentication on); default in memory. A cluster passes a shared one. */
   clientIds?: ClientIdOwnership;
+  /** Payload bytes queued per persistent session (docs/security.md); default 16 MiB. */
+  maxQueuedBytes?: number;
   /** Unreleased inbound QoS 2 messages (awaiting PUBREL) per client id (docs/security.md); default 100. */
   maxInflightMessages?: number;
   /** Milliseconds a persistent session outlives its last connection; 0 (default) = forever. */
@@ -102,6 +104,7 @@ export class PresenceBroker {
     const queueLog = new RefusalLog(options.log);
     this.offlineQueues = (options.cluster?.capQueues ?? capOfflineQueues)(persistenceOf(aedes), {
       maxPerSession: maxQueuedMessages,
+      maxBytesPerSession: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
       // what a client published under the prefix or $SYS goes to no one (publish.ts `forward`)
       deliverable: (packet) => !packet.clientId || !(topics.isUnderPrefix(String(packet.topic)) || String(packet.topic).startsWith('$SYS')),
       onFull: (clientId) => queueLog.warn('message queue full: dropping the oldest messages', { clientId, maxQueuedMessages }),
@@ -241,6 +244,7 @@ export class PresenceBroker {
 
 export const DEFAULT_MAX_QUEUED_MESSAGES = 1000;
 export const DEFAULT_MAX_INFLIGHT_MESSAGES = 100;
+export const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 
 /** aedes' in-memory persistence, whose methods the product replaces or wraps (see each file). */
 function persistenceOf(aedes: Aedes) {

@@ -18,7 +18,7 @@ commands:
             [--connect-rate-per-ip N] [--connect-burst-per-ip N]     (SIGHUP re-reads the users file)
             [--jwt-max-lifetime SEC] [--login-failures-per-account N] [--login-failures-per-ip N]
             [--login-backoff-ms MS] [--login-backoff-max-ms MS]
-            [--max-inflight-messages N] [--persistent-session-expiry SECONDS]
+            [--max-inflight-messages N] [--max-queued-bytes N] [--persistent-session-expiry SECONDS]
             [--api-token T] [--max-query-ids N] [--max-page-size N]
             [--query-rate-per-client N] [--http-query-rate-per-ip N]
             [--announce-max N] [--interval-ms MS] [--interval-max-ids N]   (large groups)

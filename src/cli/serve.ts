@@ -26,6 +26,7 @@ const SERVE_FLAGS: FlagTable = {
   'max-packet-bytes': flag('maxPacketBytes', 'integer'),
   'max-queued-messages': flag('maxQueuedMessages', 'integer'),
   'max-inflight-messages': flag('maxInflightMessages', 'integer'),
+  'max-queued-bytes': flag('maxQueuedBytes', 'integer'),
   'persistent-session-expiry': flag('persistentSessionExpiry', 'integer'),
   'connect-rate-per-ip': flag('connectRatePerIp', 'integer'),
   'connect-burst-per-ip': flag('connectBurstPerIp', 'integer'),
