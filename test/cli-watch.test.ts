@@ -103,5 +103,6 @@ t.test('the watch command as a process: lines on stdout, a clean exit on SIGINT'
   let stderr = '';
   refused.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   t.equal(await new Promise((resolve) => refused.once('exit', resolve)), 1);
-  t.match(JSON.parse(stderr.trim().split('\n').pop()!), { level: 'error', code: ERROR_CODE.UNREACHABLE, msg: /cannot reach the server/ });
+  t.match(JSON.parse(stderr.trim().split('\n').pop()!), { level: 'error', code: ERROR_CODE.UNREACHABLE, msg: /cannot reach the server.*; is the server running there\? check --url$/ });
+  t.equal(stderr.trim().split('\n').length, 1, 'one line');
 });

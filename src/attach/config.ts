@@ -31,7 +31,7 @@ export interface AttachConfig extends QueryConfig {
 export const DEFAULT_ATTACH_CONFIG: Omit<AttachConfig, 'broker'> = {
   bridgeId: 'presence-bridge',
   host: '127.0.0.1',
-  httpPort: 8080,
+  httpPort: 8081,
   graceMs: 0,
   prefix: 'presence',
   groupPrefix: 'group',

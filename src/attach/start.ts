@@ -2,7 +2,9 @@ import type { AddressInfo } from 'node:net';
 import { PresenceTracker } from '../core/tracker.js';
 import { PresenceMetrics } from '../http/metrics.js';
 import type { Router } from '../http/router.js';
+import { listen } from '../listen.js';
 import type { Logger } from '../log.js';
+import { apiAccess } from '../http/api-access.js';
 import { answerQueries } from '../queries/mqtt.js';
 import { QueryService, queryLimits } from '../queries/service.js';
 import { Topics } from '../topics.js';
@@ -47,15 +49,10 @@ export async function startAttach(config: AttachConfig, log: Logger): Promise<Ru
     log,
   });
   answerQueries(bridge, queries, log);
-  const { router, server } = attachHttp(bridge, log, { queries, metrics, apiToken: config.apiToken });
+  const access = apiAccess(config);
+  const { router, server } = attachHttp(bridge, log, { queries, metrics, apiToken: config.apiToken, closedBecause: access.closedBecause });
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.httpPort, config.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, config.httpPort, config.host, { name: 'HTTP', portFlag: '--http-port' });
   } catch (error) {
     await bridge.close();
     throw error;
@@ -67,8 +64,10 @@ export async function startAttach(config: AttachConfig, log: Logger): Promise<Ru
     bridgeId: config.bridgeId,
     host: config.host,
     httpPort,
-    api: config.apiToken ? 'bearer token' : 'open',
+    api: access.api,
   });
+  if (access.closedBecause) log.warn(access.closedBecause);
+  if (access.openWarning) log.warn(access.openWarning);
 
   let closed: Promise<void> | undefined;
   return {

@@ -1,23 +1,29 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, readConfigFile } from '../config.js';
+import { unknownOption } from './errors.js';
 
-/** How a command-line flag maps onto a config key: each flag is declared once, here or beside its command. */
-export type FlagTable = Record<string, { key: string; kind: 'string' | 'integer' | 'boolean' }>;
+/**
+ * How a command-line flag maps onto a config key: each flag is declared once, here or beside its command.
+ * `description` is the flag's line in `--help` (src/cli/help.ts), `arg` names its value there
+ * (default: N for integers, otherwise the flag's last word in capitals).
+ */
+export type FlagTable = Record<string, { key: string; kind: 'string' | 'integer' | 'boolean'; description?: string; arg?: string }>;
 
-const flag = (key: string, kind: 'string' | 'integer' | 'boolean' = 'string') => ({ key, kind });
+const flag = (key: string, kind: 'string' | 'integer' | 'boolean' = 'string', description?: string, arg?: string) => ({ key, kind, description, arg });
 
 /** Flags both `serve` and `attach` take. */
 export const SHARED_FLAGS: FlagTable = {
-  host: flag('host'),
-  'http-port': flag('httpPort', 'integer'),
-  grace: flag('graceMs', 'integer'),
-  prefix: flag('prefix'),
-  'group-prefix': flag('groupPrefix'),
-  'max-data-bytes': flag('maxDataBytes', 'integer'),
-  'log-level': flag('logLevel'),
-  'api-token': flag('apiToken'),
-  'max-query-ids': flag('maxQueryIds', 'integer'),
-  'max-page-size': flag('maxPageSize', 'integer'),
+  host: flag('host', 'string', 'address to listen on; beyond loopback needs authentication (serve) and an --api-token or --api-open for /v1'),
+  'http-port': flag('httpPort', 'integer', 'HTTP port: /healthz, /metrics, the /v1 API (0 = any free port)'),
+  grace: flag('graceMs', 'integer', 'milliseconds an offline is held back and dropped if the user is back in time', 'MS'),
+  prefix: flag('prefix', 'string', 'topic prefix of presence events, announcements and queries'),
+  'group-prefix': flag('groupPrefix', 'string', 'topic prefix whose subscriptions are group memberships'),
+  'max-data-bytes': flag('maxDataBytes', 'integer', 'largest user data object, in bytes of JSON'),
+  'log-level': flag('logLevel', 'string', 'debug, info, warn or error (debug also prints stack traces of startup errors)'),
+  'api-token': flag('apiToken', 'string', 'bearer token the /v1 HTTP API requires', 'TOKEN'),
+  'max-query-ids': flag('maxQueryIds', 'integer', 'most ids in one hereNow or groupOnlineCount query'),
+  'max-page-size': flag('maxPageSize', 'integer', 'largest groupHereNow page'),
+  'api-open': flag('apiOpen', 'boolean', 'serve /v1 without a token even beyond loopback or with authentication on'),
 };
 
 export { flag };
@@ -28,17 +34,35 @@ export { flag };
  * here a number flag only has to be a whole number.
  */
 export function configLayers(args: string[], table: FlagTable): [fromFile: unknown, fromFlags: Record<string, unknown>] {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' } };
+  const { values } = parseFlags(args, { ...table, config: CONFIG_FLAG });
+  const { config: file, ...fromFlags } = values;
+  return [typeof file === 'string' ? readConfigFile(file) : {}, fromFlags];
+}
+
+/** `--config FILE`, which every command reading a config file takes besides its table. */
+export const CONFIG_FLAG = flag('config', 'string', 'JSON config file (keys as in docs/); flags override it', 'FILE');
+
+/**
+ * Parses `args` strictly against `table`: values keyed by the table's config keys (integers checked),
+ * and the positionals when `positionals` is true. An unknown flag is a UsageError naming the nearest
+ * known one.
+ */
+export function parseFlags(args: string[], table: FlagTable, positionals = false): { values: Record<string, unknown>; positionals: string[] } {
+  const options: Record<string, { type: 'string' | 'boolean' }> = {};
   for (const [name, { kind }] of Object.entries(table)) options[name] = { type: kind === 'boolean' ? 'boolean' : 'string' };
-  const { values } = parseArgs({ args, strict: true, options });
-  const fromFlags: Record<string, unknown> = {};
-  for (const [name, { key, kind }] of Object.entries(table)) {
-    const value = values[name];
-    if (value === undefined) continue;
-    fromFlags[key] = kind === 'integer' ? integer(value as string, `--${name}`) : value;
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args, strict: true, allowPositionals: positionals, options });
+  } catch (error) {
+    throw unknownOption(error, Object.keys(table));
   }
-  const file = values.config as string | undefined;
-  return [file ? readConfigFile(file) : {}, fromFlags];
+  const values: Record<string, unknown> = {};
+  for (const [name, { key, kind }] of Object.entries(table)) {
+    const value = parsed.values[name];
+    if (value === undefined) continue;
+    values[key] = kind === 'integer' ? integer(value as string, `--${name}`) : value;
+  }
+  return { values, positionals: parsed.positionals };
 }
 
 function integer(value: string, flagName: string): number {
