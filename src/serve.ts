@@ -9,6 +9,7 @@ import { PresenceMetrics } from './http/metrics.js';
 import { createHttpServer } from './http/server.js';
 import { Router, sendJson } from './http/router.js';
 import { registerBrowserAssets } from './http/browser-assets.js';
+import { registerDemoConfig } from './http/demo-config.js';
 import { listen } from './listen.js';
 import type { Logger } from './log.js';
 import { QueryService, queryLimits } from './queries/service.js';
@@ -55,6 +56,7 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Secu
     sendJson(res, 200, { status: 'ok', mode: 'serve', connections: broker.connectedClients });
   });
   registerBrowserAssets(router);
+  registerDemoConfig(router, security);
   const access = apiAccess(config, security);
   mountApi(router, { service: queries, apiToken: config.apiToken, closedBecause: access.closedBecause });
   metrics.mount(router);

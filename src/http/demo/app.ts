@@ -6,6 +6,7 @@
  * groups.ts), with the shared pieces in dom.ts and the connection in session.ts.
  */
 import { CLIENT_EVENT, IM_EVENT, connect, type PresenceClient, type UserData } from '../../client/index.js';
+import { credential, lockCredentials, showCredentialFields } from './credentials.js';
 import { $, call, element, isColour, label, log, paintAvatar, setStatus, showError } from './dom.js';
 import { enterGroup, groups, loadRoster, onJoin, renderGroups, updateGroup } from './groups.js';
 import { session } from './session.js';
@@ -76,7 +77,7 @@ async function onConnect(event: SubmitEvent): Promise<void> {
   let client: PresenceClient;
   try {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    client = await connect({ url: `${scheme}://${location.host}/mqtt`, id, data });
+    client = await connect({ url: `${scheme}://${location.host}/mqtt`, id, data, password: credential() });
   } catch (error) {
     form.connectButton.disabled = false;
     setStatus('disconnected');
@@ -142,6 +143,7 @@ function setConnectedControls(connected: boolean): void {
   form.id.disabled = connected;
   form.name.disabled = connected;
   form.colour.disabled = connected;
+  lockCredentials(connected);
   for (const button of Array.from(document.querySelectorAll<HTMLButtonElement>('#watch-form button, #join-form button, .swatch'))) {
     button.disabled = button.classList.contains('swatch') ? connected : !connected;
   }
@@ -158,3 +160,4 @@ $('clear-log').addEventListener('click', () => $('log').replaceChildren());
 // Best effort: tell the others at once rather than when the socket times out.
 addEventListener('pagehide', () => void session.client?.disconnect());
 restoreForm();
+void showCredentialFields();
