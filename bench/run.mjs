@@ -3,28 +3,33 @@
 // Then writes the table into docs/benchmarks.md and the plot into docs/benchmarks.svg.
 //
 // Sizes come from env (BENCH_*, see SIZES below) or flags (--users=10000 ...); --smoke uses tiny ones.
-// --only=churn,latency,loss,memory,storm,attach picks scenarios; --no-docs leaves docs/ alone;
+// --only=churn,latency,loss,memory,storm,attach picks scenarios (bench/args.mjs; --help for all);
+// only a full run rewrites docs/; --no-docs leaves docs/ alone even then;
 // --profile writes CPU profiles of the product process to bench/profiles/ (`node --cpu-prof`).
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { BenchUsageError, parseBenchArgs, SCENARIOS as ALL, USAGE } from './args.mjs';
 import { ROOT, attachAvailable, mosquittoPasswdPath, mosquittoPath, startAttach, startBareAedes, startMosquitto, startProduct } from './targets.mjs';
 import { writeDocs } from './report.mjs';
 import { productWithRedis, redisServerPath, startRedisServer } from './cluster.mjs';
 
-const { values: flags } = parseArgs({
-  options: {
-    smoke: { type: 'boolean', default: false },
-    only: { type: 'string' },
-    'no-docs': { type: 'boolean', default: false },
-    profile: { type: 'boolean', default: false },
-    out: { type: 'string' },
-    set: { type: 'string', multiple: true, default: [] },
-  },
-  strict: true,
-});
+let parsed;
+try {
+  parsed = parseBenchArgs(process.argv.slice(2));
+} catch (error) {
+  if (!(error instanceof BenchUsageError)) throw error;
+  process.stderr.write(`bench: ${error.message} (see npm run bench -- --help)\n`);
+  process.exit(2);
+}
+if (parsed.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const { flags, only } = parsed;
+// The bench drives the built product (dist/): build it now that the arguments are known to be good.
+if (!process.env.BENCH_NO_BUILD) execFileSync('npm', ['run', '--silent', 'build'], { cwd: new URL('..', import.meta.url), stdio: ['ignore', 'ignore', 'inherit'] });
 
 const FULL = {
   concurrency: 50, churnMs: 4000, rounds: 4,
@@ -52,8 +57,6 @@ for (const pair of flags.set) {
   if (!(key in sizes)) throw new Error(`unknown size '${key}' (known: ${Object.keys(sizes).join(', ')})`);
   sizes[key] = Number(value);
 }
-const ALL = ['churn', 'latency', 'loss', 'memory', 'storm', 'attach', 'cluster'];
-const only = new Set((flags.only ?? process.env.BENCH_ONLY ?? (flags.smoke ? 'churn,latency,loss,memory,storm' : ALL.join(','))).split(','));
 const profileDir = flags.profile || process.env.BENCH_PROFILE ? join(ROOT, 'bench/profiles') : undefined;
 if (profileDir) mkdirSync(profileDir, { recursive: true });
 
@@ -373,6 +376,8 @@ for (const name of ALL) {
 }
 const meta = { sizes, seconds: Math.round((Date.now() - started) / 1000), node: process.version, smoke: flags.smoke, cpus: availableParallelism(), load: { start: loadAtStart, end: loadNow() } };
 if (flags.out) writeFileSync(flags.out, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-if (!flags['no-docs'] && !flags.smoke) writeDocs(rows, meta);
+// Published results come from full runs only: a partial or smoke run would replace them with less.
+if (parsed.publish) writeDocs(rows, meta);
+else if (!flags['no-docs']) log('not a full run: docs/benchmarks.md, .jsonl and .svg left as they were');
 log(`done in ${meta.seconds} s`);
 process.exitCode = rows.some((r) => r.status?.startsWith('failed')) ? 1 : 0;

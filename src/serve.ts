@@ -1,14 +1,16 @@
-import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
-import type { Server as HttpServer } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { authenticationConfigured, ConfigError, isLoopback, type ServeConfig } from './config.js';
 import { createSecurity, type SecurityExtras } from './auth/security.js';
 import { PresenceBroker } from './broker/presence-broker.js';
 import { serveQueries } from './broker/query.js';
-import { apiClosedBecause, mountApi } from './http/api.js';
+import { mountApi } from './http/api.js';
+import { apiAccess } from './http/api-access.js';
 import { PresenceMetrics } from './http/metrics.js';
 import { createHttpServer } from './http/server.js';
 import { Router, sendJson } from './http/router.js';
 import { registerBrowserAssets } from './http/browser-assets.js';
+import { registerDemoConfig } from './http/demo-config.js';
+import { listen } from './listen.js';
 import type { Logger } from './log.js';
 import type { FeedHooks } from './feed/intervals.js';
 import { intervalMetrics } from './feed/interval-metrics.js';
@@ -91,15 +93,16 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Serv
     sendJson(res, 200, { status: 'ok', mode: 'serve', connections: broker.connectedClients, ...(cluster && { node: cluster.nodeId }) });
   });
   registerBrowserAssets(router);
-  const apiClosed = apiClosedBecause(config.apiToken, security);
-  mountApi(router, { service: queries, apiToken: config.apiToken, closedBecause: apiClosed });
+  registerDemoConfig(router, security);
+  const access = apiAccess(config, security);
+  mountApi(router, { service: queries, apiToken: config.apiToken, closedBecause: access.closedBecause });
   metrics.mount(router);
   // No Nagle: a reply's PUBLISH after a PUBACK otherwise waits ~40 ms for the client's delayed ACK.
   const tcp = createTcpServer({ noDelay: true }, (socket) => broker.aedes.handle(socket));
   const http = createHttpServer(router, (stream, req) => broker.aedes.handle(stream, req), log);
   try {
-    await listen(tcp, config.mqttPort, config.host);
-    await listen(http, config.httpPort, config.host);
+    await listen(tcp, config.mqttPort, config.host, { name: 'MQTT', portFlag: '--mqtt-port' });
+    await listen(http, config.httpPort, config.host, { name: 'HTTP', portFlag: '--http-port' });
   } catch (error) {
     tcp.close();
     http.close();
@@ -110,8 +113,9 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Serv
   }
   const mqttPort = (tcp.address() as AddressInfo).port;
   const httpPort = (http.address() as AddressInfo).port;
-  log.info('listening', { mode: 'serve', host: config.host, mqttPort, httpPort, websocket: `/mqtt`, graceMs: config.graceMs, api: config.apiToken ? 'bearer token' : apiClosed ? 'closed' : 'open' });
-  if (apiClosed) log.warn(apiClosed);
+  log.info('listening', { mode: 'serve', host: config.host, mqttPort, httpPort, websocket: `/mqtt`, graceMs: config.graceMs, api: access.api });
+  if (access.closedBecause) log.warn(access.closedBecause);
+  if (access.openWarning) log.warn(access.openWarning);
   if (security.authRequired) {
     log.info('authentication required: anonymous clients are refused', {
       authenticators: security.authenticatorNames,
@@ -147,14 +151,4 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Serv
       return closed;
     },
   };
-}
-
-function listen(server: TcpServer | HttpServer, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }

@@ -134,3 +134,47 @@ t.test('two browsers as two users: online, a shared group, offline when a page c
   t.same(alice.errors, [], "no errors on alice's page");
   t.same(bob.errors, [], "no errors on bob's page");
 });
+
+t.test('the demo asks for a password or a token only when the server requires them', async (t) => {
+  const executablePath = requireProgram(t, 'chromium', ['/usr/bin/chromium']);
+  if (!executablePath) return;
+  await buildBrowserFiles();
+  const { writeUsersFile } = await import('./fixtures/auth.js');
+  const { writeFileSync } = await import('node:fs');
+  const dir = t.testdir();
+  const usersFile = await writeUsersFile(`${dir}/users.json`, { alice: { password: 'alice-pw' } });
+  writeFileSync(`${dir}/secret.txt`, 's'.repeat(32) + '\n');
+  const { SignJWT } = await import('jose');
+  const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('bob').setExpirationTime('1h').sign(Buffer.from('s'.repeat(32)));
+  const open = await serve(t);
+  const locked = await serve(t, { usersFile, jwtSecretFile: `${dir}/secret.txt` });
+  const browser = await chromium.launch({ executablePath, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  t.teardown(() => browser.close());
+
+  const plain = await openDemo(browser, open.httpUrl, { width: 1100, height: 900 });
+  await plain.page.waitForLoadState('networkidle');
+  t.notOk(await plain.page.isVisible('#user-password'), 'no password field on an open server');
+  t.notOk(await plain.page.isVisible('#user-token'), 'no token field either');
+
+  const alice = await openDemo(browser, locked.httpUrl, { width: 1100, height: 900 });
+  await alice.page.waitForSelector('#user-password', { state: 'visible' });
+  await alice.page.waitForSelector('#user-token', { state: 'visible' });
+  await alice.page.fill('#user-password', 'alice-pw');
+  await signIn(alice.page, 'alice', 'Alice', '#ec4899');
+  t.pass('alice signs in with her password');
+
+  const bob = await openDemo(browser, locked.httpUrl, { width: 390, height: 844 });
+  await bob.page.waitForSelector('#user-token', { state: 'visible' });
+  await bob.page.fill('#user-token', token);
+  await signIn(bob.page, 'bob', 'Bob', '#22c55e');
+  t.pass('bob signs in with a token');
+
+  const mallory = await openDemo(browser, locked.httpUrl, { width: 390, height: 844 });
+  await mallory.page.waitForSelector('#user-password', { state: 'visible' });
+  await mallory.page.fill('#user-id', 'alice');
+  await mallory.page.fill('#user-password', 'wrong');
+  await mallory.page.click('#connect');
+  await mallory.page.waitForSelector('#error:not([hidden])');
+  t.match(await mallory.page.textContent('#error'), /bad user id or password/);
+  t.same([...plain.errors, ...alice.errors, ...bob.errors], [], 'no errors on the pages');
+});

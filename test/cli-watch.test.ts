@@ -104,5 +104,33 @@ t.test('the watch command as a process: lines on stdout, a clean exit on SIGINT'
   let stderr = '';
   refused.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   t.equal(await new Promise((resolve) => refused.once('exit', resolve)), 1);
-  t.match(JSON.parse(stderr.trim().split('\n').pop()!), { level: 'error', code: ERROR_CODE.UNREACHABLE, msg: /cannot reach the server/ });
+  t.match(JSON.parse(stderr.trim().split('\n').pop()!), { level: 'error', code: ERROR_CODE.UNREACHABLE, msg: /cannot reach the server.*; is the server running there\? check --url$/ });
+  t.equal(stderr.trim().split('\n').length, 1, 'one line');
+});
+
+t.test('watch reports the ids it may not watch once and keeps watching the rest', async (t) => {
+
+  const { writeUsersFile } = await import('./fixtures/auth.js');
+  const usersFile = await writeUsersFile(`${t.testdir()}/users.json`, {
+    alice: { password: 'pw', groups: ['g1'] },
+    bob: { password: 'pw', groups: ['g1'] },
+    carol: { password: 'pw', groups: ['g2'] },
+  });
+  const { mqttUrl } = await serve(t, { usersFile, authorization: 'shared-group' });
+  const out = lines();
+  const err = lines();
+  const watch = await startWatch(['--url', mqttUrl, '--id', 'alice', '--password', 'pw', '--users', 'carol,bob,zed', '--changes-only'], out.sink, err.sink);
+  t.teardown(() => watch.stop());
+  const [refused, watching] = await err.count(2, 'refusal and watching');
+  t.match(refused, { level: 'warn', code: ERROR_CODE.NOT_AUTHORIZED, users: ['carol', 'zed'], groups: [] });
+  t.match(watching, { level: 'info', msg: 'watching', users: ['bob'] });
+  await presenceClient(t, mqttUrl, 'bob', { password: 'pw' });
+  t.match((await out.count(1, 'bob online'))[0], { type: 'user', action: 'online', id: 'bob' });
+  t.equal(err.all.length, 2, 'the refusal was reported once');
+
+  await t.rejects(
+    startWatch(['--url', mqttUrl, '--id', 'alice', '--password', 'pw', '--users', 'carol'], () => {}, () => {}),
+    { code: ERROR_CODE.NOT_AUTHORIZED, message: /refused every subscription/ },
+    'nothing left to watch is still an error',
+  );
 });

@@ -171,7 +171,7 @@ t.test('malformed requests: id null when none can be read, otherwise echoed', as
   for (const [payload, id, code, content] of cases) {
     const reply = await q.raw(payload);
     t.equal(reply.topic, 'presence/reply/asker');
-    t.equal(reply.json.id, id, `id of ${String(payload).slice(0, 40)}`);
+    t.equal(reply.json.id, id, `id of ${JSON.stringify(typeof payload === 'string' ? payload.slice(0, 40) : `bytes ${payload.toString('hex')}`)}`);
     t.equal((reply.json.error as { code: number }).code, code);
     t.match((reply.json.error as { content: string }).content, content);
   }

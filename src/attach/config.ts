@@ -46,7 +46,7 @@ export interface AttachConfig extends QueryConfig, WebhookConfig, IntervalConfig
 export const DEFAULT_ATTACH_CONFIG: Omit<AttachConfig, 'broker'> = {
   bridgeId: 'presence-bridge',
   host: '127.0.0.1',
-  httpPort: 8080,
+  httpPort: 8081,
   graceMs: 0,
   prefix: 'presence',
   groupPrefix: 'group',

@@ -11,6 +11,8 @@ export interface AttachHttpOptions {
   queries: QueryService;
   metrics: PresenceMetrics;
   apiToken?: string;
+  /** Set: /v1 answers 403 with this reason (src/http/api-access.ts). */
+  closedBecause?: string;
 }
 
 /**
@@ -29,7 +31,7 @@ export function attachHttp(bridge: AttachBridge, log: Logger, options: AttachHtt
       connections: bridge.liveConnections,
     });
   });
-  mountApi(router, { service: options.queries, apiToken: options.apiToken });
+  mountApi(router, { service: options.queries, apiToken: options.apiToken, closedBecause: options.closedBecause });
   options.metrics.mount(router);
   const server = createHttpServer(router, (stream) => stream.destroy(), log);
   return { router, server };

@@ -2,9 +2,11 @@ import type { AddressInfo } from 'node:net';
 import { PresenceTracker } from '../core/tracker.js';
 import { PresenceMetrics } from '../http/metrics.js';
 import type { Router } from '../http/router.js';
+import { listen } from '../listen.js';
 import type { Logger } from '../log.js';
 import { intervalMetrics } from '../feed/interval-metrics.js';
 import type { FeedHooks } from '../feed/intervals.js';
+import { apiAccess } from '../http/api-access.js';
 import { answerQueries } from '../queries/mqtt.js';
 import { QueryService, queryLimits } from '../queries/service.js';
 import { Topics } from '../topics.js';
@@ -54,15 +56,10 @@ export async function startAttach(config: AttachConfig, log: Logger, feed: FeedH
     log,
   });
   answerQueries(bridge, queries, log);
-  const { router, server } = attachHttp(bridge, log, { queries, metrics, apiToken: config.apiToken });
+  const access = apiAccess(config);
+  const { router, server } = attachHttp(bridge, log, { queries, metrics, apiToken: config.apiToken, closedBecause: access.closedBecause });
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.httpPort, config.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, config.httpPort, config.host, { name: 'HTTP', portFlag: '--http-port' });
   } catch (error) {
     await bridge.close();
     await webhooks?.close();
@@ -75,8 +72,10 @@ export async function startAttach(config: AttachConfig, log: Logger, feed: FeedH
     bridgeId: config.bridgeId,
     host: config.host,
     httpPort,
-    api: config.apiToken ? 'bearer token' : 'open',
+    api: access.api,
   });
+  if (access.closedBecause) log.warn(access.closedBecause);
+  if (access.openWarning) log.warn(access.openWarning);
 
   let closed: Promise<void> | undefined;
   return {

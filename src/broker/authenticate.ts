@@ -94,6 +94,8 @@ async function decide(ctx: BrokerContext, client: Client, username: string | und
   }
 
   const identity: Identity = { userId, clientId: client.id, authenticated: security.authRequired };
+  // Neither a username nor a client id of its own (mosquitto_sub's default): an observer.
+  if (!security.authRequired && (username === undefined || username === '') && ctx.sessions.hasGeneratedId(client)) identity.observer = true;
   const willProblem = readWill(ctx, client, identity);
   if (willProblem) return refuse(NOT_AUTHORIZED, willProblem);
   if (trusted.data) identity.data = trusted.data;

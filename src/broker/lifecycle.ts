@@ -26,7 +26,7 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
     // hung up); that connection's `clientDisconnect` has already passed, so an up now would never end.
     if (ctx.closing() || client.closed) return;
     const identity = ctx.sessions.identity(client);
-    if (!identity) return;
+    if (!identity || identity.observer) return;
     void ctx.tracker.connectionUp({
       userId: identity.userId,
       connectionId: client.id,
@@ -44,7 +44,7 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
     if (ctx.closing()) return;
     ctx.sessions.detach(client);
     const identity = ctx.sessions.identity(client);
-    if (!identity) return;
+    if (!identity || identity.observer) return;
     queueMicrotask(() => {
       const successor = ctx.sessions.current(client.id);
       const successorUser =

@@ -21,6 +21,7 @@ import { indexRetained } from './retained-index.js';
 import { endReplaysWithClients, type RetainedReplays } from './retained-replay.js';
 import { guardSubscriptionStore } from './subscription-store-guard.js';
 import { wireLifecycle } from './lifecycle.js';
+import { recordGeneratedIds } from './observers.js';
 import { authorizePublish, forward, type QueryHandler } from './publish.js';
 import { Sessions } from './sessions.js';
 import { authorizeSubscribe, onSubscribe, onUnsubscribe, viewerOf } from './subscribe.js';
@@ -160,6 +161,7 @@ export class PresenceBroker {
     aedes.on('unsubscribe', onUnsubscribe(this.ctx));
     aedes.on('clientError', (client, error) => options.log.debug('client error', { clientId: client?.id, error: error.message }));
     aedes.on('connectionError', (client, error) => options.log.debug('connection error', { clientId: client?.id, error: error.message }));
+    recordGeneratedIds(aedes, this.ctx.sessions);
     wireLifecycle(aedes, this.ctx);
     this.sessionExpiry = expirePersistentSessions(aedes, {
       expiryMs: options.persistentSessionExpiryMs ?? 0,
@@ -230,7 +232,7 @@ export class PresenceBroker {
     const clients = this.ctx.sessions.all();
     for (const client of clients) {
       const identity = this.ctx.sessions.identity(client);
-      if (!identity) continue;
+      if (!identity || identity.observer) continue;
       void this.tracker.connectionDown({ userId: identity.userId, connectionId: client.id, reason: 'server_shutdown' });
     }
     await this.tracker.flushGrace();

@@ -53,6 +53,7 @@ function consume(
   const identity = ctx.sessions.identity(client);
   if (!client || !identity) return 'no live client';
   const target = ctx.topics.parse(packet.topic);
+  if (identity.observer && target.kind !== 'query') return 'an observer (no username, no client id of its own) has no presence to announce';
   const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
   switch (target.kind) {
     case 'conn': {

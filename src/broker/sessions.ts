@@ -9,6 +9,12 @@ export interface Identity {
   epoch?: string;
   /** True when the user id was proven (authentication configured), not just claimed. */
   authenticated?: boolean;
+  /**
+   * No username and a broker-made client id (src/broker/observers.ts): it may watch and query, but is
+   * no user: no presence, no membership, no retained record. `userId` is then its client id, for the
+   * watch policy and the logs only.
+   */
+  observer?: boolean;
 }
 
 /**
@@ -19,6 +25,16 @@ export class Sessions {
   private readonly identities = new WeakMap<Client, Identity>();
   private readonly live = new Map<string, Client>();
   private readonly endings = new WeakMap<Client, OfflineReason>();
+  private readonly generatedIds = new WeakSet<Client>();
+
+  /** The client sent an empty client id and the broker made one up. */
+  markGeneratedId(client: Client): void {
+    this.generatedIds.add(client);
+  }
+
+  hasGeneratedId(client: Client): boolean {
+    return this.generatedIds.has(client);
+  }
 
   remember(client: Client, identity: Identity): void {
     this.identities.set(client, identity);

@@ -78,7 +78,7 @@ export function viewerOf(ctx: BrokerContext, client: Client | null | undefined):
 export function onSubscribe(ctx: BrokerContext) {
   return (subscriptions: Subscription[], client: Client): void => {
     const identity = ctx.sessions.identity(client);
-    if (!identity) return;
+    if (!identity || identity.observer) return;
     for (const { topic, qos } of subscriptions) {
       // aedes reports denied filters here too, granted 0x80: those are no membership.
       if ((qos as number) === 128) continue;
@@ -100,7 +100,7 @@ export function onUnsubscribe(ctx: BrokerContext) {
   return (topics: string[], client: Client): void => {
     if (client.closed) return;
     const identity = ctx.sessions.identity(client);
-    if (!identity) return;
+    if (!identity || identity.observer) return;
     const remaining = Object.keys((client as Client & { subscriptions?: Record<string, unknown> }).subscriptions ?? {});
     for (const topic of topics) {
       const groupId = ctx.topics.membershipOf(topic);

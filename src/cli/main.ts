@@ -1,69 +1,55 @@
 #!/usr/bin/env node
-import { ConfigError } from '../config.js';
-import { runAttach } from './attach.js';
-import { PASSWD_USAGE, runPasswd } from './passwd.js';
-import { runServe } from './serve.js';
-import { runWatch } from './watch.js';
+import { ATTACH_HELP, runAttach } from './attach.js';
+import { describeFailure, UsageError } from './errors.js';
+import { commandHelp, mainHelp, type CommandHelp } from './help.js';
+import { PASSWD_HELP, runPasswd } from './passwd.js';
+import { runServe, SERVE_HELP } from './serve.js';
+import { runToken, TOKEN_HELP } from './token.js';
+import { runWatch, WATCH_HELP } from './watch.js';
 
-const USAGE = `usage: presence-bridge <command> [options]
+/** Every command: its help (generated from its flag table, src/cli/help.ts) and what runs it. */
+const COMMANDS: { help: CommandHelp; run: (args: string[]) => Promise<void> }[] = [
+  { help: SERVE_HELP, run: runServe },
+  { help: ATTACH_HELP, run: runAttach },
+  { help: WATCH_HELP, run: runWatch },
+  { help: PASSWD_HELP, run: runPasswd },
+  { help: TOKEN_HELP, run: (args) => runToken(args) },
+];
 
-commands:
-  serve     run the embedded MQTT broker with presence (default)
-            [--host H] [--mqtt-port N] [--http-port N] [--grace MS] [--config FILE]
-            [--prefix P] [--group-prefix P] [--max-data-bytes N] [--allow-anonymous] [--log-level L]
-            [--users-file F] [--jwt-secret-file F] [--jwt-public-key-file F] [--jwt-issuer I]
-            [--jwt-audience A] [--authorization open|shared-group] [--authorization-module M]
-            [--max-connections-per-user N] [--max-groups-per-user N] [--max-members-per-group N]
-            [--max-user-ids-per-subscribe N] [--max-packet-bytes N] [--max-queued-messages N]
-            [--connect-rate-per-ip N] [--connect-burst-per-ip N]     (SIGHUP re-reads the users file)
-            [--jwt-max-lifetime SEC] [--login-failures-per-account N] [--login-failures-per-ip N]
-            [--login-backoff-ms MS] [--login-backoff-max-ms MS]
-            [--max-inflight-messages N] [--max-queued-bytes N] [--persistent-session-expiry SECONDS]
-            [--api-token T] [--max-query-ids N] [--max-page-size N]
-            [--query-rate-per-client N] [--http-query-rate-per-ip N]
-            [--announce-max N] [--interval-ms MS] [--interval-max-ids N]   (large groups)
-            [--max-updates-per-minute N]   (data updates per connection; default 30)
-            [--redis URL [--cluster NAME] [--node-timeout MS] [--node-id ID]]   (docs/cluster.md)
-  attach    add presence to an existing broker (Mosquitto, EMQX, HiveMQ, ...) as its MQTT client
-            --broker URL [--username U --password P] [--bridge-id ID] [--host H] [--http-port N]
-            [--grace MS] [--config FILE] [--prefix P] [--group-prefix P] [--max-data-bytes N]
-            [--reconnect-ms N] [--log-level L]   (password also from $PRESENCE_BRIDGE_PASSWORD)
-            [--api-token T] [--max-query-ids N] [--max-page-size N]
-            [--query-rate-per-client N] [--http-query-rate-per-ip N]
-            [--announce-max N] [--interval-ms MS] [--interval-max-ids N]   (large groups)
-            [--max-updates-per-minute N]
-            [--redis URL [--cluster NAME] [--node-timeout MS]]   (one active bridge, docs/cluster.md)
-  watch     print presence events as JSON lines
-            --url URL [--users a,b] [--groups g,h] [--id ID] [--password P] [--changes-only]
-${PASSWD_USAGE}`;
+const isHelp = (arg: string | undefined) => arg === '--help' || arg === '-h' || arg === 'help';
 
-const commands: Record<string, (args: string[]) => Promise<void>> = {
-  serve: runServe,
-  attach: runAttach,
-  watch: runWatch,
-  passwd: runPasswd,
-};
-
-async function main(argv: string[]): Promise<void> {
+async function main(argv: string[]): Promise<string> {
   const [first, ...rest] = argv;
-  if (first === '--help' || first === '-h' || first === 'help') {
-    process.stdout.write(USAGE);
-    return;
+  if (isHelp(first)) {
+    const topic = COMMANDS.find((c) => c.help.name === rest[0]);
+    process.stdout.write(topic ? commandHelp(topic.help) : mainHelp(COMMANDS.map((c) => c.help)));
+    return 'help';
   }
   const name = first === undefined || first.startsWith('-') ? 'serve' : first;
   const args = name === first ? rest : argv;
-  const command = commands[name];
-  if (!command) throw new UsageError(`unknown command '${name}'`);
-  await command(args);
+  const command = COMMANDS.find((c) => c.help.name === name);
+  currentCommand = command ? name : undefined;
+  if (!command) throw new UsageError(`unknown command '${name}' (commands: ${COMMANDS.map((c) => c.help.name).join(', ')})`);
+  // --help anywhere before a `--` asks for help instead of running.
+  const end = args.indexOf('--');
+  if ((end < 0 ? args : args.slice(0, end)).some((arg) => arg === '--help' || arg === '-h')) {
+    process.stdout.write(commandHelp(command.help));
+    return name;
+  }
+  await command.run(args);
+  return name;
 }
 
-export class UsageError extends Error {}
+let currentCommand: string | undefined;
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  const known = error instanceof ConfigError || error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-  process.stderr.write(
-    JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: known ? (error as Error).message : 'fatal', error: String((error as Error)?.stack ?? error) }) + '\n',
-  );
-  if (error instanceof UsageError) process.stderr.write(USAGE);
-  process.exit(known ? 2 : 1);
+  const { line, status } = describeFailure(error, currentCommand);
+  process.stderr.write(line + '\n');
+  if (wantsDebug(process.argv)) process.stderr.write(String((error as Error)?.stack ?? error) + '\n');
+  process.exit(status);
 });
+
+/** `--log-level debug` (or `=debug`) on the command line: a failed start also prints the stack. */
+function wantsDebug(argv: string[]): boolean {
+  return argv.some((arg, i) => arg === '--log-level=debug' || (arg === '--log-level' && argv[i + 1] === 'debug'));
+}

@@ -1,13 +1,28 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { ConfigError } from '../config.js';
 import { invalidIdReason } from '../core/ids.js';
 import { hashPassword } from '../auth/password.js';
 import { parseUsersFile, type UsersFileContent } from '../auth/users-file.js';
+import { flag, parseFlags, type FlagTable } from './flags.js';
+import type { CommandHelp } from './help.js';
 
-export const PASSWD_USAGE = `  passwd    write or update a user's scrypt password hash in a users file
-            --file FILE [--delete] <userId>    (the password is read from stdin, one line)
-`;
+const PASSWD_FLAGS: FlagTable = {
+  file: flag('file', 'string', 'the users file (created, mode 0600, when it does not exist)'),
+  delete: flag('delete', 'boolean', 'remove the user instead'),
+};
+
+export const PASSWD_HELP: CommandHelp = {
+  name: 'passwd',
+  summary: "write, update or remove a user's scrypt password hash in a users file",
+  usage: '--file FILE [--delete] <userId>',
+  flags: PASSWD_FLAGS,
+  notes: ['The password is read from stdin, one line (prompted without echo on a terminal). serve --users-file FILE uses the file; SIGHUP re-reads it.'],
+  examples: [
+    'presence-bridge passwd --file users.json alice',
+    "printf '%s\\n' \"$ALICE_PASSWORD\" | presence-bridge passwd --file users.json alice",
+    'presence-bridge passwd --file users.json --delete alice',
+  ],
+};
 
 /**
  * `presence-bridge passwd --file users.json alice`: reads the password from stdin (so it never shows in
@@ -15,12 +30,9 @@ export const PASSWD_USAGE = `  passwd    write or update a user's scrypt passwor
  * every other entry, trusted data and groups as they were. Creates the file when it does not exist.
  */
 export async function runPasswd(args: string[], stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => void } = process.stdin): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: true,
-    options: { file: { type: 'string', short: 'f' }, delete: { type: 'boolean' } },
-  });
+  const parsed = parseFlags(args.map((arg) => (arg === '-f' ? '--file' : arg)), PASSWD_FLAGS, true);
+  const values = parsed.values as { file?: string; delete?: boolean };
+  const positionals = parsed.positionals;
   const path = values.file;
   if (!path) throw new ConfigError('passwd needs --file FILE');
   if (positionals.length !== 1) throw new ConfigError('passwd takes exactly one user id');
@@ -28,11 +40,13 @@ export async function runPasswd(args: string[], stdin: NodeJS.ReadableStream & {
   const problem = invalidIdReason(userId);
   if (problem) throw new ConfigError(`invalid user id '${userId}': ${problem}`);
 
-  const content = await load(path);
+  const { content, created } = await load(path);
+  let existed = false;
   if (values.delete) {
     if (!content.users[userId]) throw new ConfigError(`user '${userId}' is not in ${path}`);
     delete content.users[userId];
   } else {
+    existed = content.users[userId] !== undefined;
     const password = await readPassword(stdin);
     if (password.length === 0) throw new ConfigError('empty password refused');
     content.users[userId] = { ...content.users[userId], password: await hashPassword(password) };
@@ -42,15 +56,16 @@ export async function runPasswd(args: string[], stdin: NodeJS.ReadableStream & {
   const temp = `${path}.${process.pid}.tmp`;
   await writeFile(temp, text, { mode: 0o600 });
   await rename(temp, path);
-  process.stderr.write(`${values.delete ? 'removed' : 'updated'} '${userId}' in ${path}\n`);
+  const verb = values.delete ? 'removed' : created ? 'created' : existed ? 'updated' : 'added';
+  process.stderr.write(created ? `created ${path} with '${userId}'\n` : `${verb} '${userId}' in ${path}\n`);
 }
 
-async function load(path: string): Promise<UsersFileContent> {
+async function load(path: string): Promise<{ content: UsersFileContent; created: boolean }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { users: {} };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { content: { users: {} }, created: true };
     throw new ConfigError(`cannot read ${path}: ${(error as Error).message}`);
   }
   try {
@@ -58,7 +73,7 @@ async function load(path: string): Promise<UsersFileContent> {
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }
-  return JSON.parse(text) as UsersFileContent;
+  return { content: JSON.parse(text) as UsersFileContent, created: false };
 }
 
 /** One line from stdin; on a terminal, prompts without echoing. */

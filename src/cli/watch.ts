@@ -1,7 +1,33 @@
-import { parseArgs } from 'node:util';
-import { CLIENT_EVENT, IM_EVENT, connect, PresenceClientError, type PresenceClient } from '../client/index.js';
+import { CLIENT_EVENT, ERROR_CODE, IM_EVENT, connect, PresenceClientError, type PresenceClient } from '../client/index.js';
 import { ConfigError } from '../config.js';
+import { flag, parseFlags, type FlagTable } from './flags.js';
+import type { CommandHelp } from './help.js';
 import { onSignals } from './serve.js';
+
+const WATCH_FLAGS: FlagTable = {
+  url: flag('url', 'string', 'the server: mqtt://host:1883, ws://host:8080/mqtt (serve), or the attached broker', 'URL'),
+  users: flag('users', 'string', 'user ids to watch, comma separated', 'a,b'),
+  groups: flag('groups', 'string', 'group ids to watch, comma separated', 'g,h'),
+  id: flag('id', 'string', 'the MQTT client id and user id to connect as (default watch-<random>)', 'ID'),
+  password: flag('password', 'string', 'password or JWT, when the server requires authentication'),
+  'changes-only': flag('changesOnly', 'boolean', 'print no snapshot of the current state, only changes'),
+};
+
+export const WATCH_HELP: CommandHelp = {
+  name: 'watch',
+  summary: 'print presence events as JSON lines',
+  usage: '--url URL [--users a,b] [--groups g,h] [options]',
+  flags: WATCH_FLAGS,
+  notes: [
+    'One JSON line per event on stdout; the current state first ("snapshot": true). Status and errors go to stderr.',
+    'Ids the server refuses to let this user watch are reported once on stderr; the others are still watched.',
+  ],
+  examples: [
+    'presence-bridge watch --url mqtt://127.0.0.1:1883 --users alice,bob --groups lobby',
+    'presence-bridge watch --url ws://127.0.0.1:8080/mqtt --groups lobby --changes-only',
+    'presence-bridge watch --url mqtt://broker:1883 --id ops --password secret --users alice',
+  ],
+};
 
 export type LineSink = (line: string) => void;
 
@@ -21,21 +47,10 @@ export async function startWatch(
   out: LineSink = (line) => process.stdout.write(line + '\n'),
   err: LineSink = (line) => process.stderr.write(line + '\n'),
 ): Promise<Watch> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      url: { type: 'string' },
-      users: { type: 'string' },
-      groups: { type: 'string' },
-      id: { type: 'string' },
-      password: { type: 'string' },
-      'changes-only': { type: 'boolean' },
-    },
-  });
+  const values = parseFlags(args, WATCH_FLAGS).values as { url?: string; users?: string; groups?: string; id?: string; password?: string; changesOnly?: boolean };
   if (!values.url) throw new ConfigError('watch needs --url, e.g. --url mqtt://127.0.0.1:1883 or ws://127.0.0.1:8080/mqtt');
-  const users = list(values.users);
-  const groups = list(values.groups);
+  let users = list(values.users);
+  let groups = list(values.groups);
   if (users.length === 0 && groups.length === 0) throw new ConfigError('watch needs --users a,b and/or --groups g,h');
 
   const status = (fields: Record<string, unknown>) => err(JSON.stringify({ time: new Date().toISOString(), ...fields }));
@@ -47,12 +62,20 @@ export async function startWatch(
   });
   client.on(IM_EVENT.USER_PRESENCE, (event) => out(JSON.stringify({ type: 'user', ...event })));
   client.on(IM_EVENT.GROUP_PRESENCE, (event) => out(JSON.stringify({ type: 'group', ...event })));
-  if (!values['changes-only']) client.on(CLIENT_EVENT.SNAPSHOT, (event) => out(JSON.stringify({ type: 'user', snapshot: true, ...event })));
+  if (!values.changesOnly) client.on(CLIENT_EVENT.SNAPSHOT, (event) => out(JSON.stringify({ type: 'user', snapshot: true, ...event })));
   client.on(CLIENT_EVENT.CONNECTION, ({ status: connection }) => status({ level: 'info', msg: 'connection', status: connection }));
   client.on(CLIENT_EVENT.ERROR, ({ code, content }) => status({ level: 'warn', msg: content, code }));
   try {
-    if (users.length) await client.subscribeUserPresence({ userIds: users });
-    if (groups.length) await client.subscribeGroupPresence({ groupIds: groups });
+    const refusedUsers = await subscribeEach(users, (ids) => client.subscribeUserPresence({ userIds: ids }));
+    const refusedGroups = await subscribeEach(groups, (ids) => client.subscribeGroupPresence({ groupIds: ids }));
+    users = users.filter((id) => !refusedUsers.includes(id));
+    groups = groups.filter((id) => !refusedGroups.includes(id));
+    if (refusedUsers.length || refusedGroups.length) {
+      status({ level: 'warn', msg: 'the server refused to let this user watch some ids; watching the rest', code: ERROR_CODE.NOT_AUTHORIZED, users: refusedUsers, groups: refusedGroups });
+    }
+    if (users.length === 0 && groups.length === 0) {
+      throw new PresenceClientError(ERROR_CODE.NOT_AUTHORIZED, 'the server refused every subscription: nothing left to watch (check --id and --password)');
+    }
   } catch (error) {
     await client.disconnect();
     throw error;
@@ -68,11 +91,36 @@ export async function runWatch(args: string[]): Promise<void> {
   } catch (error) {
     if (!(error instanceof PresenceClientError)) throw error;
     // The server said no, or was not there: a clear line and a failing exit code, not a stack.
-    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: error.content, code: error.code }) + '\n');
+    const fix = error.code === ERROR_CODE.UNREACHABLE ? '; is the server running there? check --url' : error.code === ERROR_CODE.NOT_AUTHORIZED ? '; check --id and --password' : '';
+    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: error.content + fix, code: error.code }) + '\n');
     process.exitCode = 1;
     return;
   }
   onSignals(() => watch.stop());
+}
+
+/**
+ * Subscribes to all ids in one go; when the server refuses some (a watch policy), subscribes to them
+ * one by one to learn which, and returns the refused ones. Any other failure is thrown.
+ */
+async function subscribeEach(ids: string[], subscribe: (ids: string[]) => Promise<unknown>): Promise<string[]> {
+  if (ids.length === 0) return [];
+  try {
+    await subscribe(ids);
+    return [];
+  } catch (error) {
+    if (!(error instanceof PresenceClientError) || error.code !== ERROR_CODE.NOT_AUTHORIZED) throw error;
+  }
+  const refused: string[] = [];
+  for (const id of ids) {
+    try {
+      await subscribe([id]);
+    } catch (error) {
+      if (!(error instanceof PresenceClientError) || error.code !== ERROR_CODE.NOT_AUTHORIZED) throw error;
+      refused.push(id);
+    }
+  }
+  return refused;
 }
 
 function list(value: string | undefined): string[] {

@@ -18,7 +18,7 @@ export const INTERVAL_CONFIG_PROPERTIES = {
 
 /** Flags (both commands) -> config keys. */
 export const INTERVAL_FLAGS = {
-  'announce-max': { key: 'announceMax', kind: 'integer' },
-  'interval-ms': { key: 'intervalMs', kind: 'integer' },
-  'interval-max-ids': { key: 'intervalMaxIds', kind: 'integer' },
+  'announce-max': { key: 'announceMax', kind: 'integer', description: 'above this many members a group gets interval events instead of per-member ones (0 = never)' },
+  'interval-ms': { key: 'intervalMs', kind: 'integer', description: 'at most one interval event per group per this many milliseconds', arg: 'MS' },
+  'interval-max-ids': { key: 'intervalMaxIds', kind: 'integer', description: 'ids listed in one interval event before it is truncated' },
 } as const;

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Security } from '../auth/security.js';
 import { QueryRateLimit } from '../queries/rate-limit.js';
 import { QueryCode, type Answer, type QueryService } from '../queries/service.js';
+import { inRequestTerms, type RequestShape } from './api-errors.js';
 import { sendJson, type Router } from './router.js';
 
 export interface ApiOptions {
@@ -59,27 +60,29 @@ export function mountApi(router: Router, { service, apiToken, closedBecause }: A
     });
 
   endpoint(/^\/v1\/users\/([^/]+)\/groups$/, [], async (res, [userId]) => {
-    reply(res, await service.call('whereNow', { userId }, 'http'), `user '${userId}' is not known`);
+    reply(res, await service.call('whereNow', { userId }, 'http'), `user '${userId}' is not known`, undefined, { pathId: { key: 'userId', value: userId!, noun: 'user' } });
   });
   endpoint(/^\/v1\/users\/([^/]+)$/, [], async (res, [userId]) => {
     const answer = await service.call('hereNow', { userIds: [userId] }, 'http');
-    reply(res, answer, `user '${userId}' is not known`, (result) => (result as { users: unknown[] }).users[0]);
+    reply(res, answer, `user '${userId}' is not known`, (result) => (result as { users: unknown[] }).users[0], { pathId: { key: 'userIds', value: userId!, noun: 'user' } });
   });
   endpoint(/^\/v1\/users$/, ['ids'], async (res, _params, query) => {
-    reply(res, await service.call('hereNow', { userIds: query.list('ids') }, 'http'));
+    const ids = query.list('ids');
+    reply(res, await service.call('hereNow', { userIds: ids }, 'http'), undefined, undefined, { listParam: { key: 'userIds', values: ids ?? [] } });
   });
   endpoint(/^\/v1\/groups\/([^/]+)$/, ['limit', 'offset'], async (res, [groupId], query) => {
     const params = { groupId, limit: query.integer('limit'), offset: query.integer('offset') };
-    reply(res, await service.call('groupHereNow', params, 'http'), `group '${groupId}' has no members`);
+    reply(res, await service.call('groupHereNow', params, 'http'), `group '${groupId}' has no members`, undefined, { pathId: { key: 'groupId', value: groupId!, noun: 'group' } });
   });
   endpoint(/^\/v1\/groups$/, ['ids'], async (res, _params, query) => {
-    reply(res, await service.call('groupOnlineCount', { groupIds: query.list('ids') }, 'http'));
+    const ids = query.list('ids');
+    reply(res, await service.call('groupOnlineCount', { groupIds: ids }, 'http'), undefined, undefined, { listParam: { key: 'groupIds', values: ids ?? [] } });
   });
   endpoint(/^\/v1(?:\/.*)?$/, [], (res) => sendError(res, QueryCode.NOT_FOUND, 'no such endpoint'));
 }
 
-function reply(res: ServerResponse, answer: Answer, notKnown?: string, pick: (result: unknown) => unknown = (r) => r): void {
-  if (!answer.ok) return sendError(res, answer.error.code, answer.error.content);
+function reply(res: ServerResponse, answer: Answer, notKnown?: string, pick: (result: unknown) => unknown = (r) => r, shape: RequestShape = {}): void {
+  if (!answer.ok) return sendError(res, answer.error.code, answer.error.code === QueryCode.BAD_REQUEST ? inRequestTerms(answer.error.content, shape) : answer.error.content);
   if (notKnown && !answer.known) return sendError(res, QueryCode.NOT_FOUND, notKnown);
   sendJson(res, 200, pick(answer.result));
 }

@@ -4,6 +4,8 @@ import { DEFAULT_QUERY_LIMITS } from './limits.js';
 export interface QueryConfig {
   /** Bearer token required by the HTTP API under /v1; none leaves it open. */
   apiToken?: string;
+  /** Serve /v1 without a token where it would be closed (beyond loopback; serve mode with authentication). */
+  apiOpen?: boolean;
   /** Most ids in one hereNow / groupOnlineCount query. */
   maxQueryIds: number;
   /** Largest groupHereNow page; `defaultPageSize` when no limit is asked for. */
@@ -36,6 +38,7 @@ export const DEFAULT_QUERY_CONFIG: QueryConfig = {
 /** JSON Schema properties for the keys above, spread into each mode's config schema. */
 export const QUERY_CONFIG_PROPERTIES = {
   apiToken: { type: 'string', minLength: 1, maxLength: 4096, pattern: '^\\S+$', nullable: true },
+  apiOpen: { type: 'boolean', nullable: true },
   maxQueryIds: { type: 'integer', minimum: 1, maximum: 100_000, nullable: true },
   maxPageSize: { type: 'integer', minimum: 1, maximum: 100_000, nullable: true },
   defaultPageSize: { type: 'integer', minimum: 1, maximum: 100_000, nullable: true },
@@ -49,5 +52,6 @@ export const QUERY_CONFIG_PROPERTIES = {
 
 /** What spans the keys; the problem in words, or undefined when the config is consistent. */
 export function queryConfigProblem(config: QueryConfig): string | undefined {
+  if (config.apiOpen && config.apiToken !== undefined) return 'apiOpen (--api-open) and apiToken (--api-token) contradict each other: pick one';
   return config.defaultPageSize > config.maxPageSize ? 'defaultPageSize must not exceed maxPageSize' : undefined;
 }

@@ -37,7 +37,7 @@ async function runBench(t: Test, flags: string[]): Promise<Row[]> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const out = join(dir, 'rows.jsonl');
-  const child = spawn(process.execPath, ['bench/run.mjs', '--smoke', '--no-docs', `--out=${out}`, ...flags], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['bench/run.mjs', '--smoke', '--no-docs', `--out=${out}`, ...flags], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BENCH_NO_BUILD: '1' } });
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
