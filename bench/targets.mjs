@@ -76,12 +76,9 @@ function stopProc(proc) {
   });
 }
 
+/** `serve` with `args` (the storm's `--announce-max 0`, for one). */
 export async function startProduct({ profileDir, label = 'product', args = [] } = {}) {
-  if (!existsSync(CLI)) throw new Error('dist/cli/main.js is missing: run `npm run build`');
-  const { proc, port } = await startNode([CLI, 'serve', '--mqtt-port', '0', '--http-port', '0', '--log-level', 'info', ...args], { profileDir, label });
-  return { name: 'presence-bridge serve', port, memory: () => memoryOf(proc), stop: () => stopProc(proc), pid: proc.pid };
-export async function startProduct({ profileDir, label = 'product' } = {}) {
-  return startProductWith([], { profileDir, label });
+  return startProductWith(args, { profileDir, label });
 }
 
 /** `serve` with extra flags (bench/cluster.mjs: `--redis`). */
