@@ -19,7 +19,9 @@ t.test('a non-2xx answer is retried with backoff: the same batch, freshly signed
   let answers = 0;
   receiver.answer = () => (answers++ < 2 ? 500 : 200);
   const clock = new ManualClock();
-  const { httpUrl, mqttUrl } = await serve(t, { webhooks: [{ url: receiver.url, secret: SECRET }] }, clock);
+  // Interval mode off: its own timer (one tick per interval while groups change) would share the
+  // test's clock, whose pending timers this test asserts are the webhooks' alone.
+  const { httpUrl, mqttUrl } = await serve(t, { webhooks: [{ url: receiver.url, secret: SECRET }], announceMax: 0 }, { feed: clock });
   await client(t, mqttUrl, { clientId: 'alice-1', username: 'alice' });
   t.equal(await clock.scheduled.next('the batch timer'), 250);
   const sealedAt = clock.time + 250;
@@ -52,10 +54,12 @@ t.test('a non-2xx answer is retried with backoff: the same batch, freshly signed
 t.test('backoff doubles up to its cap, and a batch tried for longer than the retry limit is dropped', async (t) => {
   const receiver = await TestReceiver.start(t, { down: true });
   const clock = new ManualClock();
+  // Interval mode off: its own timer (one tick per interval while groups change) would share the
+  // test's clock, whose pending timers this test asserts are the webhooks' alone.
   const { httpUrl, mqttUrl, logs } = await serve(
     t,
-    { webhooks: [{ url: receiver.url }], webhookBackoffMs: 1000, webhookMaxBackoffMs: 8000, webhookRetryForMs: 30_000, webhookShutdownMs: 0 },
-    clock,
+    { webhooks: [{ url: receiver.url }], webhookBackoffMs: 1000, webhookMaxBackoffMs: 8000, webhookRetryForMs: 30_000, webhookShutdownMs: 0, announceMax: 0 },
+    { feed: clock },
   );
   await client(t, mqttUrl, { clientId: 'alice-1', username: 'alice' });
   t.equal(await clock.scheduled.next('the batch timer'), 250);
@@ -114,7 +118,9 @@ t.test('a receiver down for several seconds loses nothing, and gets everything i
 t.test('beyond its bound a receiver\'s queue drops the oldest batches, and counts and logs them', async (t) => {
   const receiver = await TestReceiver.start(t, { down: true });
   const clock = new ManualClock();
-  const { httpUrl, mqttUrl, logs } = await serve(t, { webhooks: [{ url: receiver.url }], webhookMaxQueue: 200, webhookShutdownMs: 0 }, clock);
+  // Interval mode off: its own timer (one tick per interval while groups change) would share the
+  // test's clock, whose pending timers this test asserts are the webhooks' alone.
+  const { httpUrl, mqttUrl, logs } = await serve(t, { webhooks: [{ url: receiver.url }], webhookMaxQueue: 200, webhookShutdownMs: 0, announceMax: 0 }, { feed: clock });
   const watch = await watcher(t, mqttUrl);
   const crowd = async (name: string, groups: number) => {
     const c = await client(t, mqttUrl, { clientId: name, username: name });

@@ -102,7 +102,9 @@ t.test('a receiver gets only the actions it asks for; any action name is accepte
 t.test('a batch holds at most 100 events and waits at most 250 ms for more', async (t) => {
   const receiver = await TestReceiver.start(t);
   const clock = new ManualClock();
-  const { mqttUrl } = await serve(t, { webhooks: [{ url: receiver.url }] }, clock);
+  // Interval mode off: its own timer (one tick per interval while groups change) would share the
+  // test's clock, whose pending timers this test asserts are the webhooks' alone.
+  const { mqttUrl } = await serve(t, { webhooks: [{ url: receiver.url }], announceMax: 0 }, { feed: clock });
   const watch = await watcher(t, mqttUrl);
   t.same(clock.pending(), [250], 'the first event starts a batch that waits 250 ms');
 
