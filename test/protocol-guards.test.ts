@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import t from 'tap';
 import { parseInterval } from '../src/client/interval-expansion.js';
 import { checkResult, parseGroupEvent, parseUserEvent } from '../src/client/payloads.js';
+import { checkReply } from '../src/client/query-channel.js';
 
 const ajv = new Ajv({ strict: false });
 const str = { type: 'string', minLength: 1 };
@@ -65,6 +66,15 @@ const schemas = {
     },
     required: ['groupId', 'action', 'groupOnlineCount', 'time', 'joined', 'left', 'online', 'offline'],
   },
+  reply: {
+    type: 'object',
+    properties: {
+      id: { anyOf: [{ type: 'string' }, { type: 'integer' }, { type: 'null' }] },
+      result: {},
+      error: { type: 'object', properties: { code: { type: 'integer' }, content: { type: 'string' } }, required: ['code', 'content'] },
+    },
+    required: ['id'],
+  },
 };
 
 /** A field: usually a plausible value, sometimes any JSON value, sometimes missing. */
@@ -109,6 +119,15 @@ const cases: [keyof typeof schemas, fc.Arbitrary<Record<string, unknown>>, (valu
       truncated: fc.oneof(fc.boolean(), fc.constant(null)),
     }),
     (v) => parseInterval(v, String(v.groupId)).ok,
+  ],
+  [
+    'reply',
+    arbitraryObject({
+      id: fc.oneof(fc.string({ maxLength: 3 }), anInt, fc.constant(null)),
+      result: fc.jsonValue({ maxDepth: 1 }),
+      error: fc.oneof(fc.record({ code: anInt, content: fc.oneof(fc.string({ maxLength: 3 }), fc.nat()) }), fc.constant(null)),
+    }),
+    (v) => checkReply(v).ok,
   ],
 ];
 

@@ -1,5 +1,5 @@
 import type { IntervalEvent } from '../protocol/interval.js';
-import { arrayOf, boolean, checker, count, nonEmpty, number, oneOf, optional, recordOf, shape, type Checked } from '../protocol/guards.js';
+import { arrayOf, boolean, checker, count, nonEmpty, number, nullable, oneOf, recordOf, shape, type Checked } from '../protocol/guards.js';
 import type { GroupPresenceEvent, GroupRoster, UserData } from './types.js';
 
 /**
@@ -24,8 +24,8 @@ const checkInterval = checker<IntervalPresenceEvent>(
       left: ids,
       online: ids,
       offline: ids,
-      seqs: optional(recordOf(number)),
-      truncated: optional(boolean),
+      seqs: nullable(recordOf(number)),
+      truncated: nullable(boolean),
     },
     ['seqs', 'truncated'],
   ),

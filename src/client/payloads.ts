@@ -7,7 +7,7 @@ import {
   number,
   object,
   oneOf,
-  optional,
+  nullable,
   recordOf,
   shape,
   string,
@@ -31,7 +31,7 @@ import type {
 /** Far above any real event (data is at most a few KiB); protects the page from a flood. */
 const MAX_EVENT_BYTES = 64 * 1024;
 
-const reason = optional(string);
+const reason = nullable(string);
 
 const checkUserEvent = checker<UserPresenceEvent>(
   shape({ time: number, action: oneOf('online', 'offline', 'update'), id: nonEmpty, data: object, seq: number, reason }, ['reason']),
@@ -53,7 +53,7 @@ const checkGroupEvent = checker<GroupPresenceEvent>(
   ),
 );
 
-const member = shape({ id: nonEmpty, online: boolean, data: object, seq: number, lastSeen: optional(number) }, ['lastSeen']);
+const member = shape({ id: nonEmpty, online: boolean, data: object, seq: number, lastSeen: nullable(number) }, ['lastSeen']);
 
 /** Query results (docs/api.md), checked before the client builds on them (rosters, floors). */
 export const checkResult = {

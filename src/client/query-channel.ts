@@ -1,4 +1,4 @@
-import { anything, checker, either, integer, nullValue, optional, shape, string } from '../protocol/guards.js';
+import { anything, checker, either, integer, nullValue, shape, string } from '../protocol/guards.js';
 import type { ProductTopic } from '../protocol/topics.js';
 import { within } from './calls.js';
 import { refusedFilters, type Channel, type ChannelContext } from './channel.js';
@@ -12,8 +12,8 @@ interface ReplyBody {
   error?: { code: number; content: string };
 }
 
-const checkReply = checker<ReplyBody>(
-  shape({ id: either(string, integer, nullValue), result: anything, error: optional(shape({ code: integer, content: string })) }, ['result', 'error']),
+export const checkReply = checker<ReplyBody>(
+  shape({ id: either(string, integer, nullValue), result: anything, error: shape({ code: integer, content: string }) }, ['result', 'error']),
 );
 
 /** Largest reply the client reads: a full page of 1000 members with 1 KiB of data each, and room to spare. */

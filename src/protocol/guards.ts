@@ -53,9 +53,9 @@ export function either(...guards: Guard[]): Guard {
 
 export const nullValue: Guard = (v, p) => (v === null ? undefined : `${at(p)} must be null`);
 
-/** Absent, null, or valid (a schema's `nullable` optional property). */
-export function optional(guard: Guard): Guard {
-  return (v, p) => (v === undefined || v === null ? undefined : guard(v, p));
+/** Null or valid (a schema's `nullable`); list the field in `shape`'s optional fields to allow it absent. */
+export function nullable(guard: Guard): Guard {
+  return (v, p) => (v === null ? undefined : guard(v, p));
 }
 
 export function arrayOf(item: Guard, maxItems = Infinity): Guard {
@@ -83,15 +83,18 @@ export function recordOf(value: Guard): Guard {
 }
 
 /**
- * An object with these fields; a field whose guard is wrapped in `optional` may be missing, every
- * other is required. Fields not listed are allowed (the contract may grow).
+ * An object with these fields; those named in `optionalFields` may be absent, every other is
+ * required. Fields not listed are allowed (the contract may grow).
  */
 export function shape(fields: Record<string, Guard>, optionalFields: readonly string[] = []): Guard {
   const entries = Object.entries(fields);
   return (v, p) => {
     if (!isObject(v)) return `${at(p)} must be object`;
     for (const [name, guard] of entries) {
-      if (v[name] === undefined && !optionalFields.includes(name)) return `${at(p)} must have required property '${name}'`;
+      if (v[name] === undefined) {
+        if (optionalFields.includes(name)) continue;
+        return `${at(p)} must have required property '${name}'`;
+      }
       const why = guard(v[name], `${p}/${name}`);
       if (why !== undefined) return why;
     }
