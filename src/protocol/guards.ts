@@ -34,6 +34,7 @@ export const isObject = (v: unknown): v is Record<string, unknown> => typeof v =
 /** Any JSON object (user data). */
 export const object: Guard = (v, p) => (isObject(v) ? undefined : `${at(p)} must be object`);
 
+/** One of these values (a schema's `enum` or `const`). */
 export function oneOf(...allowed: readonly unknown[]): Guard {
   return (v, p) => (allowed.includes(v) ? undefined : `${at(p)} must be equal to one of the allowed values`);
 }
