@@ -1,5 +1,5 @@
-import { invalidIdReason } from '../core/ids.js';
-import type { ProductTopic, Topics } from '../topics.js';
+import { invalidIdReason } from '../protocol/ids.js';
+import type { ProductTopic, Topics } from '../protocol/topics.js';
 import { ERROR_CODE, failure, type PresenceClientError } from './errors.js';
 import type { Transport } from './transport.js';
 import type { ConnectionStatus, GroupPresenceEvent, UserPresenceEvent } from './types.js';

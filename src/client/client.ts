@@ -1,5 +1,5 @@
-import { MAX_ID_LENGTH, invalidIdReason } from '../core/ids.js';
-import { DEFAULT_LAYOUT, Topics, type TopicLayout } from '../topics.js';
+import { MAX_ID_LENGTH, invalidIdReason } from '../protocol/ids.js';
+import { DEFAULT_LAYOUT, Topics, type TopicLayout } from '../protocol/topics.js';
 import { settle, within } from './calls.js';
 import { checkId, checkIds, type Channel, type ChannelContext, type ClientEvents } from './channel.js';
 import { ERROR_CODE, failure, fromTransportError, isFinalRefusal } from './errors.js';
@@ -22,7 +22,7 @@ import type {
   UserPresenceEvent,
   WhereNowResult,
 } from './types.js';
-import type { Checked } from '../schemas/ajv.js';
+import type { Checked } from '../protocol/guards.js';
 
 export interface ConnectOptions extends Callbacks<PresenceClient> {
   /** `mqtt://host:1883`, or `ws://host:8080/mqtt` (browsers). */

@@ -1,6 +1,5 @@
-import type { JSONSchemaType } from 'ajv';
-import type { IntervalEvent } from '../feed/intervals.js';
-import { compile, type Checked } from '../schemas/ajv.js';
+import type { IntervalEvent } from '../protocol/interval.js';
+import { arrayOf, boolean, checker, count, nonEmpty, number, nullable, oneOf, recordOf, shape, type Checked } from '../protocol/guards.js';
 import type { GroupPresenceEvent, GroupRoster, UserData } from './types.js';
 
 /**
@@ -12,27 +11,25 @@ export type IntervalPresenceEvent = Omit<IntervalEvent, 'seqs' | 'truncated'> & 
   truncated?: boolean;
 };
 
-const ids = { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 100_000 } as const;
+const ids = arrayOf(nonEmpty, 100_000);
 
-const intervalSchema: JSONSchemaType<IntervalPresenceEvent> = {
-  type: 'object',
-  properties: {
-    groupId: { type: 'string', minLength: 1 },
-    action: { type: 'string', const: 'interval' },
-    groupOnlineCount: { type: 'integer', minimum: 0 },
-    time: { type: 'number' },
-    joined: ids,
-    left: ids,
-    online: ids,
-    offline: ids,
-    seqs: { type: 'object', required: [], additionalProperties: { type: 'number' }, nullable: true },
-    truncated: { type: 'boolean', nullable: true },
-  },
-  required: ['groupId', 'action', 'groupOnlineCount', 'time', 'joined', 'left', 'online', 'offline'],
-  additionalProperties: true,
-} as unknown as JSONSchemaType<IntervalPresenceEvent>;
-
-const checkInterval = compile(intervalSchema);
+const checkInterval = checker<IntervalPresenceEvent>(
+  shape(
+    {
+      groupId: nonEmpty,
+      action: oneOf('interval'),
+      groupOnlineCount: count,
+      time: number,
+      joined: ids,
+      left: ids,
+      online: ids,
+      offline: ids,
+      seqs: nullable(recordOf(number)),
+      truncated: nullable(boolean),
+    },
+    ['seqs', 'truncated'],
+  ),
+);
 
 /** True when a parsed group payload is an interval event (checked further by `parseInterval`). */
 export function isInterval(value: unknown): boolean {

@@ -1,8 +1,20 @@
-import type { JSONSchemaType } from 'ajv';
-import { compile, type Checked } from '../schemas/ajv.js';
+import {
+  arrayOf,
+  boolean,
+  checker,
+  count,
+  nonEmpty,
+  number,
+  object,
+  oneOf,
+  nullable,
+  recordOf,
+  shape,
+  string,
+  type Checked,
+} from '../protocol/guards.js';
 import type {
   GroupHereNowResult,
-  GroupMember,
   GroupOnlineCountResult,
   GroupPresenceEvent,
   HereNowResult,
@@ -19,88 +31,39 @@ import type {
 /** Far above any real event (data is at most a few KiB); protects the page from a flood. */
 const MAX_EVENT_BYTES = 64 * 1024;
 
-const userEventSchema: JSONSchemaType<UserPresenceEvent> = {
-  type: 'object',
-  properties: {
-    time: { type: 'number' },
-    action: { type: 'string', enum: ['online', 'offline', 'update'] },
-    id: { type: 'string', minLength: 1 },
-    data: { type: 'object', required: [] },
-    seq: { type: 'number' },
-    reason: { type: 'string', nullable: true },
-  },
-  required: ['time', 'action', 'id', 'data', 'seq'],
-  additionalProperties: true,
-};
+const reason = nullable(string);
 
-const groupEventSchema: JSONSchemaType<GroupPresenceEvent> = {
-  type: 'object',
-  properties: {
-    groupId: { type: 'string', minLength: 1 },
-    groupOnlineCount: { type: 'integer', minimum: 0 },
-    time: { type: 'number' },
-    action: { type: 'string', enum: ['online', 'offline', 'join', 'leave', 'update'] },
-    id: { type: 'string', minLength: 1 },
-    data: { type: 'object', required: [] },
-    seq: { type: 'number' },
-    reason: { type: 'string', nullable: true },
-  },
-  required: ['groupId', 'groupOnlineCount', 'time', 'action', 'id', 'data', 'seq'],
-  additionalProperties: true,
-};
+const checkUserEvent = checker<UserPresenceEvent>(
+  shape({ time: number, action: oneOf('online', 'offline', 'update'), id: nonEmpty, data: object, seq: number, reason }, ['reason']),
+);
 
-const memberSchema: JSONSchemaType<GroupMember> = {
-  type: 'object',
-  properties: {
-    id: { type: 'string', minLength: 1 },
-    online: { type: 'boolean' },
-    data: { type: 'object', required: [] },
-    seq: { type: 'number' },
-    lastSeen: { type: 'number', nullable: true },
-  },
-  required: ['id', 'online', 'data', 'seq'],
-  additionalProperties: true,
-};
+const checkGroupEvent = checker<GroupPresenceEvent>(
+  shape(
+    {
+      groupId: nonEmpty,
+      groupOnlineCount: count,
+      time: number,
+      action: oneOf('online', 'offline', 'join', 'leave', 'update'),
+      id: nonEmpty,
+      data: object,
+      seq: number,
+      reason,
+    },
+    ['reason'],
+  ),
+);
 
-const count = { type: 'integer', minimum: 0 } as const;
+const member = shape({ id: nonEmpty, online: boolean, data: object, seq: number, lastSeen: nullable(number) }, ['lastSeen']);
 
 /** Query results (docs/api.md), checked before the client builds on them (rosters, floors). */
 export const checkResult = {
-  hereNow: compile<HereNowResult>({
-    type: 'object',
-    properties: { users: { type: 'array', items: memberSchema } },
-    required: ['users'],
-    additionalProperties: true,
-  }),
-  groupHereNow: compile<GroupHereNowResult>({
-    type: 'object',
-    properties: {
-      groupId: { type: 'string', minLength: 1 },
-      total: count,
-      onlineCount: count,
-      offset: count,
-      limit: count,
-      members: { type: 'array', items: memberSchema },
-    },
-    required: ['groupId', 'total', 'onlineCount', 'offset', 'limit', 'members'],
-    additionalProperties: true,
-  }),
-  groupOnlineCount: compile<GroupOnlineCountResult>({
-    type: 'object',
-    properties: { counts: { type: 'object', required: [], additionalProperties: count } },
-    required: ['counts'],
-    additionalProperties: true,
-  } as unknown as JSONSchemaType<GroupOnlineCountResult>),
-  whereNow: compile<WhereNowResult>({
-    type: 'object',
-    properties: { userId: { type: 'string', minLength: 1 }, groups: { type: 'array', items: { type: 'string' } } },
-    required: ['userId', 'groups'],
-    additionalProperties: true,
-  }),
+  hereNow: checker<HereNowResult>(shape({ users: arrayOf(member) })),
+  groupHereNow: checker<GroupHereNowResult>(
+    shape({ groupId: nonEmpty, total: count, onlineCount: count, offset: count, limit: count, members: arrayOf(member) }),
+  ),
+  groupOnlineCount: checker<GroupOnlineCountResult>(shape({ counts: recordOf(count) })),
+  whereNow: checker<WhereNowResult>(shape({ userId: nonEmpty, groups: arrayOf(string) })),
 };
-
-const checkUserEvent = compile(userEventSchema);
-const checkGroupEvent = compile(groupEventSchema);
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -113,15 +76,10 @@ function json(payload: Uint8Array): Checked<unknown> {
   }
 }
 
-function notArray<T extends { data: UserData }>(checked: Checked<T>): Checked<T> {
-  if (checked.ok && Array.isArray(checked.value.data)) return { ok: false, reason: '/data must be a JSON object' };
-  return checked;
-}
-
 export function parseUserEvent(payload: Uint8Array, userId: string): Checked<UserPresenceEvent> {
   const parsed = json(payload);
   if (!parsed.ok) return parsed;
-  const checked = notArray(checkUserEvent(parsed.value));
+  const checked = checkUserEvent(parsed.value);
   if (checked.ok && checked.value.id !== userId) return { ok: false, reason: `event for '${checked.value.id}' on the topic of '${userId}'` };
   return checked;
 }
@@ -129,7 +87,7 @@ export function parseUserEvent(payload: Uint8Array, userId: string): Checked<Use
 export function parseGroupEvent(payload: Uint8Array, groupId: string): Checked<GroupPresenceEvent> {
   const parsed = json(payload);
   if (!parsed.ok) return parsed;
-  const checked = notArray(checkGroupEvent(parsed.value));
+  const checked = checkGroupEvent(parsed.value);
   if (checked.ok && checked.value.groupId !== groupId) {
     return { ok: false, reason: `event for group '${checked.value.groupId}' on the topic of '${groupId}'` };
   }

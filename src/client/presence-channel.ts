@@ -1,4 +1,4 @@
-import type { ProductTopic } from '../topics.js';
+import type { ProductTopic } from '../protocol/topics.js';
 import { checkIds, refusedFilters, type Channel, type ChannelContext } from './channel.js';
 import { ERROR_CODE, failure } from './errors.js';
 import { parseGroupEvent, parseUserEvent } from './payloads.js';

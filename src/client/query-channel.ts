@@ -1,6 +1,5 @@
-import type { JSONSchemaType } from 'ajv';
-import { compile } from '../schemas/ajv.js';
-import type { ProductTopic } from '../topics.js';
+import { anything, checker, either, integer, nullValue, shape, string } from '../protocol/guards.js';
+import type { ProductTopic } from '../protocol/topics.js';
 import { within } from './calls.js';
 import { refusedFilters, type Channel, type ChannelContext } from './channel.js';
 import { ERROR_CODE, failure, type ErrorCode, type PresenceClientError } from './errors.js';
@@ -13,23 +12,9 @@ interface ReplyBody {
   error?: { code: number; content: string };
 }
 
-const replySchema = {
-  type: 'object',
-  properties: {
-    id: { anyOf: [{ type: 'string' }, { type: 'integer' }, { type: 'null' }] },
-    result: {},
-    error: {
-      type: 'object',
-      properties: { code: { type: 'integer' }, content: { type: 'string' } },
-      required: ['code', 'content'],
-      additionalProperties: true,
-    },
-  },
-  required: ['id'],
-  additionalProperties: true,
-} as unknown as JSONSchemaType<ReplyBody>;
-
-const checkReply = compile(replySchema);
+export const checkReply = checker<ReplyBody>(
+  shape({ id: either(string, integer, nullValue), result: anything, error: shape({ code: integer, content: string }) }, ['result', 'error']),
+);
 
 /** Largest reply the client reads: a full page of 1000 members with 1 KiB of data each, and room to spare. */
 const MAX_REPLY_BYTES = 4 * 1024 * 1024;

@@ -1,25 +1,9 @@
 import type { GroupEvent, PresenceEvent } from '../core/events.js';
 import { realScheduler, type Scheduler } from '../core/tracker.js';
+import type { IntervalEvent } from '../protocol/interval.js';
 
-/**
- * Published on `presence/group/<groupId>` instead of per-member group events while the group is large:
- * each user's net change over one interval. Made here, never by the core.
- */
-export interface IntervalEvent {
-  groupId: string;
-  action: 'interval';
-  /** Exact after the last change the interval covers. */
-  groupOnlineCount: number;
-  time: number;
-  joined: string[];
-  left: string[];
-  online: string[];
-  offline: string[];
-  /** Each listed user's seq as of the interval's end (the seq of its last group event). */
-  seqs: Record<string, number>;
-  /** Present (true) when the lists were cut at the id limit: re-read the roster with groupHereNow. */
-  truncated?: true;
-}
+// The interval event's shape is part of the wire contract (src/protocol/interval.ts).
+export type { IntervalEvent };
 
 /** What leaves through the feed: the model's events and the interval events made from them. */
 export type FeedEvent = PresenceEvent | { kind: 'interval'; event: IntervalEvent };

@@ -18,6 +18,26 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   [CLIENT_BUNDLE_PATH]: { file: 'presence-bridge.js', type: 'text/javascript; charset=utf-8' },
 };
 
+/**
+ * The Content-Security-Policy of the demo page and the bundle (docs/client.md "Content-Security-Policy"):
+ * scripts, styles and the MQTT WebSocket from this origin only, no 'unsafe-eval' and no 'unsafe-inline'
+ * (the page has no inline script or style; the client compiles no code), images from here or `data:`
+ * (the favicon), workers from `blob:` (below), nothing else. CSP 3's 'self' covers ws:/wss: to the same host.
+ */
+export const DEMO_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  // mqtt.js runs its keepalive timer in a Worker made from a blob (worker-timers), so pings keep going
+  // in a background tab, where the browser slows a page's own timers down.
+  "worker-src blob:",
+  "form-action 'self'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
 /** The demo page at `/` and the browser client bundle, read from disk once and kept. */
 export function registerBrowserAssets(router: Router, dir: URL = BROWSER_DIR): Router {
   const cache = new Map<string, Promise<Buffer>>();
@@ -52,6 +72,7 @@ function send(res: ServerResponse, type: string, body: Buffer, headOnly: boolean
     'cache-control': 'no-cache',
     'x-content-type-options': 'nosniff',
     'referrer-policy': 'no-referrer',
+    'content-security-policy': DEMO_CSP,
   });
   res.end(headOnly ? undefined : body);
 }

@@ -2,7 +2,9 @@ import { Ajv, type ErrorObject, type JSONSchemaType, type ValidateFunction } fro
 
 const ajv = new Ajv({ allErrors: false, strict: true, useDefaults: true });
 
-export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string };
+import type { Checked } from '../protocol/guards.js';
+
+export type { Checked };
 
 /** Compiles a schema once; the returned check explains a refusal in one line. */
 export function compile<T>(schema: JSONSchemaType<T>): (value: unknown) => Checked<T> {
