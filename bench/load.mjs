@@ -72,9 +72,15 @@ class Watcher {
     };
   }
 
-  static async open(port, clientId, filters, track = true, login = {}) {
+  /**
+   * `countPrefix`: only events of ids starting with it are counted. Set before SUBSCRIBE, since the
+   * watcher's own online can arrive before its SUBACK (the broker routes it to the new subscription
+   * while the SUBACK is still on its way).
+   */
+  static async open(port, clientId, filters, track = true, login = {}, countPrefix = undefined) {
     const watcher = new Watcher(await connect(port, { clientId, ...login }));
     watcher.track = track;
+    watcher.countPrefix = countPrefix;
     await watcher.conn.subscribe(filters, 1);
     return watcher;
   }
@@ -232,10 +238,10 @@ async function memory({ port, flavor, users, groups, concurrency }, phase) {
   // The product's watcher reads user and group events alike: a retained user event followed by group
   // events is the ordering the publisher must get right, or the watcher's counts come up short.
   const watching = flavor === 'presence';
-  const watcher = watching ? await Watcher.open(port, 'bench-mem-watcher', ['presence/user/+', 'presence/group/+'], false) : null;
   // Only the load's users count: the watcher's own online may arrive twice (live, and retained if
-  // its SUBSCRIBE lands while the event is being stored), which MQTT allows.
-  if (watcher) watcher.countPrefix = 'user-';
+  // its SUBSCRIBE lands while the event is being stored), which MQTT allows, and may arrive before the
+  // SUBACK, so the filter is in place before the SUBSCRIBE goes out.
+  const watcher = watching ? await Watcher.open(port, 'bench-mem-watcher', ['presence/user/+', 'presence/group/+'], false, {}, 'user-') : null;
   await phase('baseline');
   const conns = new Array(users);
   const groupsOf = (i) => [i % groups, (i + 33) % groups, (i + 67) % groups].map((g) => `group/g${g}`);

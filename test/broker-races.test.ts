@@ -68,7 +68,10 @@ t.test('a peer that hangs up while its CONNACK is written is not left online', a
   await tracker.settled();
   t.notOk((await tracker.user('ghost'))?.online, 'ghost is not online');
   t.equal((await tracker.stats()).connections, 1, 'only the watcher is connected');
-  // a live client afterwards: its online is the next event, nothing about the ghost came before it
+  // It got CONNACK 0, so it was established: online, then offline at once (below: the test of that
+  // race), never a dangling online. A live client afterwards: its online is the next event.
+  t.match(await watch.next('online of ghost'), { topic: 'presence/user/ghost', json: { action: 'online' } });
+  t.match(await watch.next('offline of ghost'), { topic: 'presence/user/ghost', json: { action: 'offline' } });
   await client(t, mqttUrl, { clientId: 'after' });
   const next = await watch.next('online of after');
   t.match(next.json, { action: 'online', id: 'after' });
@@ -174,4 +177,32 @@ t.test('a persistent session whose SUBSCRIBE carried a too-deep filter can still
   t.equal(await again.connect({ clientId: 'deep-1', username: 'deep', clean: false }), 0, 'the session is restorable');
   const online = await watch.find((m) => m.json.id === 'deep' && m.json.action === 'online', 'deep online again');
   t.equal(online.topic, 'presence/user/deep');
+});
+
+t.test('a peer that hangs up right behind its CONNACK 0 was online: online, then offline, and its retained record stays', async (t) => {
+  const { server, mqttUrl } = await serve(t);
+  const watch = await watcher(t, mqttUrl);
+  const { aedes, tracker } = server.broker;
+  let closedBeforeReady = false;
+  aedes.on('clientReady', (c: Client) => {
+    if (c.id === 'brief') closedBeforeReady = c.closed;
+  });
+  const conn = peer((type, self) => {
+    if (type === CONNACK) self.push(null); // the peer's FIN, right behind the CONNACK it was sent
+  });
+  const settled = readyAndGone(aedes, conn);
+  aedes.handle(conn);
+  conn.push(connectPacket('brief', 'brief-user'));
+  await settled;
+  t.ok(closedBeforeReady, 'the race happened: aedes reported the connection ready after it had closed');
+  const online = await watch.find((m) => m.topic === 'presence/user/brief-user' && m.json.action === 'online', 'brief-user online');
+  const offline = await watch.find((m) => m.topic === 'presence/user/brief-user' && m.json.action === 'offline', 'brief-user offline');
+  t.ok((offline.json.seq as number) > (online.json.seq as number), 'the offline follows the online');
+  t.equal(offline.json.reason, 'connection_lost', 'the peer hung up without DISCONNECT');
+  await tracker.settled();
+  t.match(await tracker.user('brief-user'), { online: false, connections: 0 });
+  // a new subscriber sees the user as every other user ever seen: its last event, retained
+  const late = await watcher(t, mqttUrl, ['presence/user/brief-user']);
+  const retained = await late.find((m) => m.retain, 'the retained record of brief-user');
+  t.match(retained.json, { action: 'offline', id: 'brief-user' });
 });

@@ -22,11 +22,17 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
   });
 
   broker.on('clientReady', (client) => {
-    // aedes still reports ready a connection that closed while its CONNACK was being sent (its peer
-    // hung up); that connection's `clientDisconnect` has already passed, so an up now would never end.
-    if (ctx.closing() || client.closed) return;
+    if (ctx.closing()) return;
     const identity = ctx.sessions.identity(client);
     if (!identity || identity.observer) return;
+    // aedes still reports ready a connection that closed after its CONNACK 0 went out, while aedes was
+    // finishing the session (its peer hung up at once). Its `clientDisconnect` has already passed (a
+    // no-op then: it was not up yet). The client holds CONNACK 0, so the connection was established:
+    // it comes online and goes offline at once, and leaves its retained record like any other, rather
+    // than nothing or a dangling online depending on which side of that moment the hang-up fell.
+    // Taken over meanwhile by the same user: it lives on under the successor, which brings it online.
+    const successor = client.closed ? successorUserOf(ctx, client) : undefined;
+    if (successor === identity.userId) return;
     void ctx.tracker.connectionUp({
       userId: identity.userId,
       connectionId: client.id,
@@ -35,6 +41,10 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
     });
     if (!client.clean) {
       for (const groupId of restoredMemberships(ctx, client)) void ctx.tracker.join(identity.userId, groupId);
+    }
+    if (client.closed) {
+      const reason = successor ? 'takeover' : ctx.sessions.endingOf(client);
+      void ctx.tracker.connectionDown({ userId: identity.userId, connectionId: client.id, reason });
     }
   });
 
@@ -46,9 +56,7 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
     const identity = ctx.sessions.identity(client);
     if (!identity || identity.observer) return;
     queueMicrotask(() => {
-      const successor = ctx.sessions.current(client.id);
-      const successorUser =
-        successor && successor !== client && !successor.closed ? ctx.sessions.identity(successor)?.userId : undefined;
+      const successorUser = successorUserOf(ctx, client);
       // Taken over by the same user: the connection lives on under the new socket.
       if (successorUser === identity.userId) return;
       const reason = successorUser ? 'takeover' : ctx.sessions.endingOf(client);
@@ -57,6 +65,11 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
   });
 }
 
+/** The user of the live client that now holds `client`'s id, if another one does. */
+function successorUserOf(ctx: BrokerContext, client: Client): string | undefined {
+  const successor = ctx.sessions.current(client.id);
+  return successor && successor !== client && !successor.closed ? ctx.sessions.identity(successor)?.userId : undefined;
+}
 
 interface Registry {
   clients: Record<string, Client | undefined>;
