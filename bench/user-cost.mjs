@@ -5,7 +5,7 @@
  *   node --expose-gc bench/user-cost.mjs          N=20000 by default
  */
 import { resolveServeConfig } from '../dist/config.js';
-import { createLogger } from '../dist/log.js';
+import { createLogger } from '../dist/log/logger.js';
 import { startServer } from '../dist/serve.js';
 
 if (typeof global.gc !== 'function') throw new Error('run with node --expose-gc');

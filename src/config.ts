@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { JSONSchemaType } from 'ajv';
-import type { LogLevel } from './log.js';
+import type { LogLevel } from './log/logger.js';
 import type { Limits } from './auth/limits.js';
 import { DEFAULT_QUERY_CONFIG, QUERY_CONFIG_PROPERTIES, queryConfigProblem, type QueryConfig } from './queries/config.js';
 import { DEFAULT_INTERVAL_CONFIG, INTERVAL_CONFIG_PROPERTIES, type IntervalConfig } from './feed/interval-config.js';

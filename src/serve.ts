@@ -11,7 +11,7 @@ import { Router, sendJson } from './http/router.js';
 import { registerBrowserAssets } from './http/browser-assets.js';
 import { registerDemoConfig } from './http/demo-config.js';
 import { listen } from './listen.js';
-import type { Logger } from './log.js';
+import type { Logger } from './log/logger.js';
 import type { FeedHooks } from './feed/intervals.js';
 import { intervalMetrics } from './feed/interval-metrics.js';
 import type { Scheduler } from './core/tracker.js';

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { DEFAULT_ATTACH_CONFIG, resolveAttachConfig, type AttachConfig } from '../src/attach/config.js';
 import { startAttach } from '../src/attach/start.js';
 import { DEFAULT_SERVE_CONFIG } from '../src/config.js';
-import { createLogger } from '../src/log.js';
+import { createLogger } from '../src/log/logger.js';
 import { serve, type LogRecord } from './fixtures/server.js';
 
 /** The bridge, with its HTTP listener, beside a broker that is not there (it keeps retrying). */

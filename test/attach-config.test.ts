@@ -5,7 +5,7 @@ import t from 'tap';
 import { resolveAttachConfig } from '../src/attach/config.js';
 import { ConfigError } from '../src/config.js';
 import { startAttach } from '../src/attach/start.js';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/log/logger.js';
 import { createServer, type AddressInfo } from 'node:net';
 
 t.test('attach config: defaults, layers, and clear refusals', async (t) => {

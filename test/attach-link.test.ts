@@ -1,7 +1,7 @@
 import t from 'tap';
 import { resolveAttachConfig } from '../src/attach/config.js';
 import { startAttach } from '../src/attach/start.js';
-import { createLogger } from '../src/log.js';
+import { createLogger } from '../src/log/logger.js';
 import { mosquitto } from './fixtures/mosquitto.js';
 import { once } from './fixtures/mqtt.js';
 import { waitFor } from './fixtures/raw-sessions.js';

@@ -1,7 +1,7 @@
 import { connect as tcpConnect, createServer, type AddressInfo } from 'node:net';
 import { Security } from '../src/auth/security.js';
 import { PresenceBroker } from '../src/broker/presence-broker.js';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/log/logger.js';
 import t from 'tap';
 import { grants } from './fixtures/auth.js';
 import { client, once, refusedCode, WAIT_MS } from './fixtures/mqtt.js';

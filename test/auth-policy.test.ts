@@ -4,7 +4,7 @@ import type { AedesPublishPacket, Client } from 'aedes';
 import t from 'tap';
 import type { PolicyFactory } from '../src/auth/policy.js';
 import { resolveServeConfig } from '../src/config.js';
-import { createLogger } from '../src/log.js';
+import { createLogger } from '../src/log/logger.js';
 import { startServer } from '../src/serve.js';
 import { authedWatcher, grants, writeUsersFile } from './fixtures/auth.js';
 import { client, Inbox, subscribe, WAIT_MS } from './fixtures/mqtt.js';

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { PolicyFactory } from '../src/auth/policy.js';
 import { resolveServeConfig, type ServeConfig } from '../src/config.js';
-import { createLogger } from '../src/log.js';
+import { createLogger } from '../src/log/logger.js';
 import { startServer } from '../src/serve.js';
 import { writeUsersFile } from './fixtures/auth.js';
 import { client, subscribe } from './fixtures/mqtt.js';

@@ -6,7 +6,7 @@ import t from 'tap';
 import { Router } from '../src/http/router.js';
 import { registerBrowserAssets } from '../src/http/browser-assets.js';
 import { createHttpServer } from '../src/http/server.js';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/log/logger.js';
 import { buildBrowserFiles } from './fixtures/browser.js';
 import { serve } from './fixtures/server.js';
 

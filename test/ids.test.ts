@@ -1,5 +1,5 @@
 import t from 'tap';
-import { invalidIdReason, isValidId, MAX_ID_LENGTH } from '../src/core/ids.js';
+import { invalidIdReason, isValidId, MAX_ID_LENGTH } from '../src/protocol/ids.js';
 import { client, watcher } from './fixtures/mqtt.js';
 import { serve } from './fixtures/server.js';
 

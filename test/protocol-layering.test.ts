@@ -32,3 +32,24 @@ t.test('src/protocol/ imports nothing outside itself', async (t) => {
   t.ok(imports.length > 0, `read ${imports.length} imports`);
   t.same(imports.filter(({ from }) => !/^\.\/[\w-]+\.js$/.test(from)), []);
 });
+
+/** The arrows that must never exist (docs/architecture.md "Layering"): data flows socket -> adapter -> core -> feed. */
+const forbidden: Record<string, RegExp> = {
+  // The presence model knows only itself and the wire contract: no adapter, no I/O store, no feed.
+  'core/': /^\.\.\/(?!protocol\/)/,
+  // The logger and the refusal log are leaves.
+  'log/': /^\.\.\//,
+  // Neither mode's edge reaches into the other's adapter; queries, feeds and policy sit below both.
+  'attach/': /^\.\.\/broker\//,
+  'queries/': /^\.\.\/(broker|attach|http)\//,
+  'feed/': /^\.\.\/(broker|attach|queries|http)\//,
+  'auth/': /^\.\.\/(broker|attach|queries|http|feed)\//,
+};
+
+for (const [dir, arrow] of Object.entries(forbidden)) {
+  t.test(`src/${dir} has none of the forbidden imports ${arrow}`, async (t) => {
+    const imports = await importsOf(dir);
+    t.ok(imports.length > 0, `read ${imports.length} imports`);
+    t.same(imports.filter(({ from }) => arrow.test(from)), []);
+  });
+}

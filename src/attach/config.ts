@@ -1,7 +1,7 @@
 import type { JSONSchemaType } from 'ajv';
 import { ConfigError } from '../config.js';
-import { isValidId } from '../core/ids.js';
-import type { LogLevel } from '../log.js';
+import { isValidId } from '../protocol/ids.js';
+import type { LogLevel } from '../log/logger.js';
 import { DEFAULT_QUERY_CONFIG, QUERY_CONFIG_PROPERTIES, queryConfigProblem, type QueryConfig } from '../queries/config.js';
 import { DEFAULT_INTERVAL_CONFIG, INTERVAL_CONFIG_PROPERTIES, type IntervalConfig } from '../feed/interval-config.js';
 import { compile } from '../schemas/ajv.js';

@@ -3,7 +3,7 @@ import { mountApi } from '../http/api.js';
 import type { PresenceMetrics } from '../http/metrics.js';
 import { createHttpServer } from '../http/server.js';
 import { Router, sendJson } from '../http/router.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../log/logger.js';
 import type { QueryService } from '../queries/service.js';
 import type { AttachBridge } from './bridge.js';
 

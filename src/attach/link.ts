@@ -1,5 +1,5 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import type { Logger } from '../log.js';
+import type { Logger } from '../log/logger.js';
 
 /** The longest wait between two attempts to reach the broker. */
 export const MAX_RECONNECT_MS = 30_000;

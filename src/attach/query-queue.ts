@@ -1,4 +1,4 @@
-import type { Logger } from '../log.js';
+import type { Logger } from '../log/logger.js';
 import type { Asker } from '../queries/mqtt.js';
 
 /** Queries held while a resync runs (answered once it is done); beyond this, dropped unanswered. */

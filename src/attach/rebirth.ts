@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { realScheduler, type Scheduler } from '../core/tracker.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../log/logger.js';
 import type { LiveBirth, RetainedMirror } from './mirror.js';
 
 /** How long after a broker restart a restored birth may wait for its connection to announce again. */

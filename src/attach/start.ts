@@ -3,7 +3,7 @@ import { PresenceTracker } from '../core/tracker.js';
 import { PresenceMetrics } from '../http/metrics.js';
 import type { Router } from '../http/router.js';
 import { listen } from '../listen.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../log/logger.js';
 import { intervalMetrics } from '../feed/interval-metrics.js';
 import type { FeedHooks } from '../feed/intervals.js';
 import { apiAccess } from '../http/api-access.js';

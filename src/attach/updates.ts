@@ -1,7 +1,7 @@
 import type { UserData } from '../core/events.js';
 import type { PresenceTracker } from '../core/tracker.js';
 import type { UpdateLimiter } from '../auth/update-limit.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../log/logger.js';
 import type { RetainedMirror } from './mirror.js';
 
 /** What the attach bridge lends the update handler. */

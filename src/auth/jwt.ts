@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { errors, importSPKI, jwtVerify, type JWTPayload } from 'jose';
 import type { UserData } from '../core/events.js';
-import { invalidIdReason } from '../core/ids.js';
+import { invalidIdReason } from '../protocol/ids.js';
 import type { AuthOutcome, Authenticator, Credentials } from './authenticator.js';
 
 export interface JwtOptions {

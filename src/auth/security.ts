@@ -2,7 +2,7 @@ import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, DEFAULT_SERVE_CONFIG, type ServeConfig } from '../config.js';
 import type { UserData } from '../core/events.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../log/logger.js';
 import { authenticateWith, type AuthOutcome, type Authenticator, type Credentials } from './authenticator.js';
 import { JoinReservations } from './join-reservations.js';
 import { JwtAuthenticator } from './jwt.js';

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { JSONSchemaType } from 'ajv';
 import type { UserData } from '../core/events.js';
-import { invalidIdReason } from '../core/ids.js';
+import { invalidIdReason } from '../protocol/ids.js';
 import { compile } from '../schemas/ajv.js';
 import type { AuthOutcome, Authenticator, Credentials } from './authenticator.js';
 import { parseHash, verifyPassword, type ParsedHash } from './password.js';

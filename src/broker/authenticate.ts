@@ -1,10 +1,10 @@
 import { finished } from 'node:stream';
 import type { AuthenticateError, Client } from 'aedes';
-import { invalidIdReason } from '../core/ids.js';
+import { invalidIdReason } from '../protocol/ids.js';
 import { parseConnAnnouncement } from '../announcements.js';
 import type { UserData } from '../core/events.js';
 import type { BrokerContext } from './context.js';
-import { RefusalLog } from './refusal-log.js';
+import { RefusalLog } from '../log/refusal-log.js';
 import { connectStringRefusal } from './string-guard.js';
 import type { Identity } from './sessions.js';
 

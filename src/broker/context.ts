@@ -2,7 +2,7 @@ import type { ClientIdOwnership } from '../auth/client-ids.js';
 import type { Security } from '../auth/security.js';
 import type { UpdateLimiter } from '../auth/update-limit.js';
 import type { PresenceTracker } from '../core/tracker.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../log/logger.js';
 import type { Topics } from '../topics.js';
 import type { Sessions } from './sessions.js';
 

@@ -3,7 +3,7 @@ import { parseConnAnnouncement, parseMemberAnnouncement } from '../announcements
 import { consumeConnAnnouncement } from './announce.js';
 import type { BrokerContext } from './context.js';
 import { dropPublish, mayUseGroupTopic } from './group-access.js';
-import { RefusalLog } from './refusal-log.js';
+import { RefusalLog } from '../log/refusal-log.js';
 import { metricLabel, viewerOf } from './subscribe.js';
 
 export type QueryHandler = (client: Client, payload: Buffer) => void;

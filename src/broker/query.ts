@@ -1,6 +1,6 @@
 import type { Viewer } from '../auth/policy.js';
 import type { Security } from '../auth/security.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../log/logger.js';
 import { answerQueries } from '../queries/mqtt.js';
 import type { QueryService, WatchScope } from '../queries/service.js';
 import type { PresenceBroker } from './presence-broker.js';

@@ -1,7 +1,7 @@
 import type { Client, Subscription } from 'aedes';
 import type { Viewer } from '../auth/policy.js';
 import type { BrokerContext } from './context.js';
-import { RefusalLog } from './refusal-log.js';
+import { RefusalLog } from '../log/refusal-log.js';
 import { userFiltersAlongside } from './packet-guard.js';
 
 /** Topic kinds under the prefix that only the product itself reads. */

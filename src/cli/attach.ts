@@ -1,6 +1,6 @@
 import { DEFAULT_ATTACH_CONFIG, resolveAttachConfig } from '../attach/config.js';
 import { startAttach } from '../attach/start.js';
-import { createLogger } from '../log.js';
+import { createLogger } from '../log/logger.js';
 import { CONFIG_FLAG, configLayers, flag, SHARED_FLAGS, type FlagTable } from './flags.js';
 import type { CommandHelp } from './help.js';
 import { onSignals } from './serve.js';

@@ -1,6 +1,6 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { ConfigError } from '../config.js';
-import { invalidIdReason } from '../core/ids.js';
+import { invalidIdReason } from '../protocol/ids.js';
 import { hashPassword } from '../auth/password.js';
 import { parseUsersFile, type UsersFileContent } from '../auth/users-file.js';
 import { flag, parseFlags, type FlagTable } from './flags.js';

@@ -1,5 +1,5 @@
 import { DEFAULT_SERVE_CONFIG, resolveServeConfig } from '../config.js';
-import { createLogger } from '../log.js';
+import { createLogger } from '../log/logger.js';
 import { startServer } from '../serve.js';
 import { CONFIG_FLAG, configLayers, flag, SHARED_FLAGS, type FlagTable } from './flags.js';
 import type { CommandHelp } from './help.js';

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { SignJWT } from 'jose';
 import { MIN_SECRET_BYTES } from '../auth/jwt.js';
 import { ConfigError } from '../config.js';
-import { invalidIdReason } from '../core/ids.js';
+import { invalidIdReason } from '../protocol/ids.js';
 import { flag, parseFlags, type FlagTable } from './flags.js';
 import type { CommandHelp } from './help.js';
 

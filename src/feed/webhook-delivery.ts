@@ -1,6 +1,6 @@
-import { RefusalLog } from '../broker/refusal-log.js';
+import { RefusalLog } from '../log/refusal-log.js';
 import type { Scheduler } from '../core/tracker.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../log/logger.js';
 import type { Receiver } from './webhook-config.js';
 import { WebhookQueue, type Batch, type WebhookEvent } from './webhook-queue.js';
 import { webhookHeaders } from './webhook-signature.js';

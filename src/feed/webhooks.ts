@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import { ConfigError } from '../config.js';
 import { realScheduler } from '../core/tracker.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../log/logger.js';
 import type { FeedHooks } from './hooks.js';
 import { webhookReceivers, type WebhookConfig } from './webhook-config.js';
 import { WebhookDelivery } from './webhook-delivery.js';

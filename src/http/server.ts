@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import type { Logger } from '../log.js';
+import type { Logger } from '../log/logger.js';
 import { answerClientError, pickMqttSubprotocol, refuseRaw, subprotocolRefusal } from './edge.js';
 import { Router, sendJson } from './router.js';
 

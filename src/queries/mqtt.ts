@@ -1,5 +1,5 @@
-import { RefusalLog } from '../broker/refusal-log.js';
-import type { Logger } from '../log.js';
+import { RefusalLog } from '../log/refusal-log.js';
+import type { Logger } from '../log/logger.js';
 import { QueryRateLimit } from './rate-limit.js';
 import { QueryCode, type QueryService, type ReplyBody, type WatchScope } from './service.js';
 

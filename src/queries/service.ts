@@ -1,7 +1,7 @@
 import type { UserData } from '../core/events.js';
-import { invalidIdReason } from '../core/ids.js';
+import { invalidIdReason } from '../protocol/ids.js';
 import type { PresenceTracker } from '../core/tracker.js';
-import { silentLogger, type Logger } from '../log.js';
+import { silentLogger, type Logger } from '../log/logger.js';
 import type { Checked } from '../schemas/ajv.js';
 import { jsonDepthOver } from './json-depth.js';
 import { DEFAULT_QUERY_LIMITS, type QueryLimits } from './limits.js';

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import type { AttachConfig } from '../attach/config.js';
 import { startAttach, type RunningBridge } from '../attach/start.js';
 import { ConfigError } from '../config.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../log/logger.js';
 import { AttachLease } from './attach-lease.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { OfflineReason, UserData } from '../core/events.js';
 import type { PresenceTracker } from '../core/tracker.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../log/logger.js';
 import type { ClusterKeys } from './redis-keys.js';
 import type { RedisStore } from './redis-store.js';
 

@@ -6,7 +6,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { ClusterParts, PresenceBroker } from '../broker/presence-broker.js';
 import type { ServeConfig } from '../config.js';
 import { ConfigError } from '../config.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../log/logger.js';
 import type { UserData } from '../core/events.js';
 import { ClusterNode } from './cluster-node.js';
 import { ClusterTracker } from './cluster-tracker.js';

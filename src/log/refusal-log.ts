@@ -1,4 +1,4 @@
-import type { Logger } from '../log.js';
+import type { Logger } from './logger.js';
 
 /**
  * Refusals are what an attacker controls, so their log lines are rate limited: at most `perSecond`

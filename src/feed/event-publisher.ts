@@ -1,6 +1,6 @@
 import type { Aedes, AedesPublishPacket } from 'aedes';
-import type { FeedEvent } from '../feed/intervals.js';
-import type { Logger } from '../log.js';
+import type { FeedEvent } from './intervals.js';
+import type { Logger } from '../log/logger.js';
 import type { Topics } from '../topics.js';
 
 /**
