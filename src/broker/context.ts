@@ -23,4 +23,9 @@ export interface BrokerContext {
   refused: (what: 'connection' | 'publish' | 'subscribe', reason: string) => void;
   /** True once shutdown has begun: lifecycle signals are then the shutdown's business. */
   closing: () => boolean;
+  /**
+   * Why membership changes cannot be stored now (cluster: Redis unreachable), or undefined when they
+   * can. A SUBSCRIBE to a group is then refused (0x80) rather than half applied.
+   */
+  membershipsUnavailable?: () => string | undefined;
 }

@@ -1,12 +1,13 @@
 import type { Aedes, Client } from 'aedes';
 import type { BrokerContext } from './context.js';
 import { guardStrings, type StringParser } from './string-guard.js';
+import { noteUnsubscribe } from './unsubscribe-intents.js';
 
 interface RawParser {
   packet: { length: number };
   _parseLength(): boolean;
   _emitError(error: Error): void;
-  prependListener(event: 'packet', fn: (packet: { cmd: string; subscriptions?: { topic: string }[] }) => void): void;
+  prependListener(event: 'packet', fn: (packet: { cmd: string; subscriptions?: { topic: string }[]; unsubscriptions?: string[] }) => void): void;
 }
 
 /** How many user-presence filters the SUBSCRIBE packet carrying a subscription had. */
@@ -23,6 +24,8 @@ export function userFiltersAlongside(subscription: object): number {
  * - SUBSCRIBE batches: aedes authorizes subscriptions one by one, so the count of user filters in the
  *   whole packet is noted on each subscription for `authorizeSubscribe` to read.
  * - UTF-8 strings: checked as bytes (string-guard.ts).
+ * - UNSUBSCRIBE: noted as it arrives, so its leave outlives a connection that closes before aedes
+ *   has finished it (unsubscribe-intents.ts).
  * All reach into mqtt-packet's parser; test/auth-limits.test.ts fails loudly if its shape changes.
  */
 export function guardPackets(aedes: Aedes, ctx: BrokerContext): void {
@@ -50,6 +53,7 @@ export function guardPackets(aedes: Aedes, ctx: BrokerContext): void {
     };
     guardStrings(parser as unknown as StringParser, client, ctx);
     parser.prependListener('packet', (packet) => {
+      if (packet.cmd === 'unsubscribe' && packet.unsubscriptions) noteUnsubscribe(ctx, client, packet.unsubscriptions);
       if (packet.cmd !== 'subscribe' || !packet.subscriptions) return;
       const count = packet.subscriptions.filter((s) => s.topic.startsWith(userFilter)).length;
       if (count > 0) for (const s of packet.subscriptions) userFiltersInPacket.set(s, count);

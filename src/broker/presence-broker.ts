@@ -25,6 +25,7 @@ import { recordGeneratedIds } from './observers.js';
 import { authorizePublish, forward, type QueryHandler } from './publish.js';
 import { Sessions } from './sessions.js';
 import { authorizeSubscribe, onSubscribe, onUnsubscribe, viewerOf } from './subscribe.js';
+import { settleUnsubscribesAtEnd } from './unsubscribe-intents.js';
 
 export interface PresenceBrokerOptions {
   layout: TopicLayout;
@@ -63,6 +64,8 @@ export interface ClusterParts {
   mq: unknown;
   /** Replaces capOfflineQueues, which only works on the memory persistence. */
   capQueues: typeof capOfflineQueues;
+  /** Why the node cannot store membership changes now (Redis unreachable), else undefined. */
+  membershipsUnavailable?: () => string | undefined;
 }
 
 /** A live connection of this process, as the presence model knows it. */
@@ -152,6 +155,7 @@ export class PresenceBroker {
       clientIds: options.clientIds ?? new MemoryClientIdOwnership(),
       refused: options.onRefused ?? (() => {}),
       closing: () => this.closing,
+      membershipsUnavailable: options.cluster?.membershipsUnavailable,
     };
     aedes.authenticate = authenticate(this.ctx);
     aedes.authorizePublish = authorizePublish(this.ctx, () => this.queryHandler);
@@ -163,6 +167,7 @@ export class PresenceBroker {
     aedes.on('connectionError', (client, error) => options.log.debug('connection error', { clientId: client?.id, error: error.message }));
     recordGeneratedIds(aedes, this.ctx.sessions);
     wireLifecycle(aedes, this.ctx);
+    settleUnsubscribesAtEnd(aedes, persistenceOf(aedes), this.ctx);
     this.sessionExpiry = expirePersistentSessions(aedes, {
       expiryMs: options.persistentSessionExpiryMs ?? 0,
       scheduler: options.scheduler ?? realScheduler,
@@ -251,7 +256,7 @@ export const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 /** aedes' in-memory persistence, whose methods the product replaces or wraps (see each file). */
 function persistenceOf(aedes: Aedes) {
   type Persistence = Parameters<typeof indexRetained>[0] & Parameters<typeof guardSubscriptionStore>[0] & OutgoingPersistence &
-    Parameters<typeof endReplaysWithClients>[1] & IncomingPersistence & SessionPersistence;
+    Parameters<typeof endReplaysWithClients>[1] & IncomingPersistence & SessionPersistence & Parameters<typeof settleUnsubscribesAtEnd>[1];
   return (aedes as unknown as { persistence: Persistence }).persistence;
 }
 

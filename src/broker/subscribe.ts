@@ -3,6 +3,8 @@ import type { Viewer } from '../auth/policy.js';
 import type { BrokerContext } from './context.js';
 import { RefusalLog } from '../log/refusal-log.js';
 import { userFiltersAlongside } from './packet-guard.js';
+import { markRefused } from './subscription-store-guard.js';
+import { leaveGroups, settleUnsubscribe } from './unsubscribe-intents.js';
 
 /** Topic kinds under the prefix that only the product itself reads. */
 const PRIVATE_KINDS = new Set(['conn', 'member', 'query']);
@@ -15,7 +17,8 @@ const PRIVATE_KINDS = new Set(['conn', 'member', 'query']);
  *   same policy, so a wildcard never shows more than the exact topics would.
  * - A SUBSCRIBE with more user-presence filters than `maxUserIdsPerSubscribe`: all of them are denied,
  *   so a batched watch is answered whole or not at all.
- * - Joining (`group/G` or below): the user's allowed groups and the per-user and per-group caps.
+ * - Joining (`group/G` or below): the user's allowed groups and the per-user and per-group caps;
+ *   while memberships cannot be stored (a cluster node without Redis), every join.
  */
 export function authorizeSubscribe(ctx: BrokerContext) {
   const refusals = new RefusalLog(ctx.log);
@@ -24,6 +27,8 @@ export function authorizeSubscribe(ctx: BrokerContext) {
     if (reason) {
       refusals.warn('subscription refused', { clientId: client.id, userId: ctx.sessions.identity(client)?.userId, topic: sub.topic, reason });
       ctx.refused('subscribe', metricLabel(reason));
+      // aedes stores a persistent session's whole SUBSCRIBE once any filter is granted: not this one.
+      markRefused(sub);
       return done(null, null);
     }
     done(null, sub);
@@ -46,6 +51,8 @@ function deniedBecause(ctx: BrokerContext, client: Client, sub: Subscription): s
     if (groupId === undefined) return undefined;
     // A client closing mid-SUBSCRIBE: its connection's end may already have abandoned its reservations.
     if (!viewer || client.closed) return 'no live client';
+    const unavailable = ctx.membershipsUnavailable?.();
+    if (unavailable) return unavailable;
     const refusal = ctx.security.refuseJoin(viewer.userId, groupId, client);
     return refusal && `join refused: ${refusal}`;
   }
@@ -94,11 +101,13 @@ export function onSubscribe(ctx: BrokerContext) {
 /**
  * UNSUBSCRIBE: an explicit one is a leave, once the connection holds nothing else in that group.
  * aedes also reports every subscription of a clean session as unsubscribed after the connection has
- * closed; that is the session ending, not a leave, and membership outlives it.
+ * closed; that is the session ending, not a leave, and membership outlives it. An explicit UNSUBSCRIBE
+ * that aedes finishes only after its connection closed still leaves (unsubscribe-intents.ts).
  */
 export function onUnsubscribe(ctx: BrokerContext) {
   return (topics: string[], client: Client): void => {
-    if (client.closed) return;
+    const owed = settleUnsubscribe(topics);
+    if (client.closed) return leaveGroups(ctx, client, owed);
     const identity = ctx.sessions.identity(client);
     if (!identity || identity.observer) return;
     const remaining = Object.keys((client as Client & { subscriptions?: Record<string, unknown> }).subscriptions ?? {});

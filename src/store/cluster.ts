@@ -72,6 +72,8 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
       queueClose = queues.close;
       return queues;
     },
+    // A SUBSCRIBE to a group while Redis is away is refused (0x80), as a CONNECT is (CONNACK 3).
+    membershipsUnavailable: () => (node?.healthy() ? undefined : 'server unavailable: the cluster store (Redis) is unreachable'),
   };
   let node: ClusterNode | undefined;
   log.info('cluster: connected to Redis', { cluster: config.cluster, node: nodeId, nodeTimeoutMs: config.nodeTimeoutMs });
