@@ -376,6 +376,53 @@ t.test('flushGrace announces every held-back offline at once', async (t) => {
   t.same(await tracker.stats(), { users: 0, onlineUsers: 0, connections: 0, groups: 0, memberships: 0 }, 'idle records evicted');
 });
 
+t.test('cluster: a survivor finishes an offline held back by a dead node, once, when its window ends', async (t) => {
+  const clock = new FakeClock();
+  const events: PresenceEvent[] = [];
+  const store = new MemoryStore();
+  const options = { store, graceMs: 1000, now: () => clock.now, scheduler: clock, onEvents: (b: PresenceEvent[]) => events.push(...b) };
+  const a = new PresenceTracker({ ...options, nodeId: 'A' });
+  const bTimers = new FakeClock();
+  const b = new PresenceTracker({ ...options, nodeId: 'B', scheduler: bTimers });
+  await a.join('u1', 'g1');
+  await a.connectionUp({ userId: 'u1', connectionId: 'c1' });
+  await a.connectionDown({ userId: 'u1', connectionId: 'c1', reason: 'disconnect' });
+  const heldAt = clock.now;
+  t.same((await store.getUser('u1'))?.pendingOffline, { token: (await store.getUser('u1'))!.pendingOffline!.token, reason: 'disconnect', node: 'A', until: heldAt + 1000 }, 'held by A until the window ends');
+  const before = events.length;
+  // A dies (its timer never fires); B declares it down 400 ms in: B holds the rest of the window.
+  clock.advance(400);
+  await b.adoptHeldOffline('u1', 'B-is-not-the-holder');
+  await b.adoptHeldOffline('u1', 'A');
+  t.equal(events.length, before, 'nothing yet: the window has 600 ms left');
+  t.match((await store.getUser('u1'))?.pendingOffline, { node: 'B', until: heldAt + 1000 }, 'now held by B');
+  await b.adoptHeldOffline('u1', 'A');
+  t.equal(events.length, before, 'adopting twice does nothing');
+  // A restarts and reaps its previous life: the offline is no longer A's.
+  await a.adoptHeldOffline('u1', 'A');
+  t.equal(events.length, before);
+  t.same(bTimers.delays(), [600], "B's timer holds the rest of the window");
+  bTimers.advance(600);
+  await b.settled();
+  t.match(events.slice(before).map(reduce), [
+    { kind: 'user', action: 'offline', reason: 'disconnect' },
+    { kind: 'group', action: 'offline', groupId: 'g1', count: 0, reason: 'disconnect' },
+  ], "announced by B's timer with the reason the connection ended");
+  t.equal((await store.getUser('u1'))?.pendingOffline, undefined);
+  clock.advance(1000); // had A lived on, its own timer: the offline is announced already
+  await a.settled();
+  t.equal(events.length, before + 2, 'once');
+});
+
+t.test('adoptHeldOffline: announced at once when the window has run out', async (t) => {
+  const held = { ...emptyRecord('u'), online: true, pendingOffline: { token: 3, reason: 'connection_lost' as const, node: 'A', until: 100 } };
+  t.same(rules.adoptHeldOffline(held, 'A', 'B', 100)?.announce, { user: { action: 'offline', reason: 'connection_lost' }, groups: [] });
+  const later = rules.adoptHeldOffline(held, 'A', 'B', 40)!;
+  t.same([later.announce, later.holdOffline, later.record.pendingOffline], [undefined, 3, { token: 3, reason: 'connection_lost', node: 'B', until: 100 }]);
+  t.equal(rules.adoptHeldOffline(held, 'C', 'B', 40), undefined, 'not held by that node');
+  t.equal(rules.adoptHeldOffline({ ...held, pendingOffline: undefined }, 'A', 'B', 40), undefined, 'nothing held');
+});
+
 t.test('pure transitions', async (t) => {
   t.test('connectionUp: first connection goes online with every group, later ones change nothing', async (t) => {
     const member = { ...emptyRecord('u'), groups: ['g1', 'g2'] };

@@ -22,8 +22,12 @@ export interface UserRecord {
   data: UserData;
   connections: Record<string, ConnectionRecord>;
   groups: string[];
-  /** Set while the last connection is gone but the grace window has not yet run out. */
-  pendingOffline?: { token: number; reason: OfflineReason };
+  /**
+   * Set while the last connection is gone but the grace window has not yet run out. In a cluster also
+   * `node`, the node whose timer holds it, and `until`, when the window ends (ms since the epoch), so
+   * that the node declaring that node down can finish it (`rules.adoptHeldOffline`).
+   */
+  pendingOffline?: { token: number; reason: OfflineReason; node?: string; until?: number };
   /** When the user last went offline (the offline event's `time`, ms since the epoch); plain JSON. */
   lastSeen?: number;
 }

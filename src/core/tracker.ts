@@ -140,6 +140,15 @@ export class PresenceTracker {
   }
 
   /**
+   * Cluster: finishes an offline that node `from` held back and can no longer announce (it was declared
+   * down, or this is its restart): now if the grace window has run out, else when it does, on this
+   * node's timer. See `rules.adoptHeldOffline`.
+   */
+  adoptHeldOffline(userId: string, from: string): Promise<void> {
+    return this.change(userId, (record, now) => rules.adoptHeldOffline(record, from, this.nodeId ?? from, now));
+  }
+
+  /**
    * Announces every offline still held back by a grace window, now. Used at shutdown, when nobody
    * will be around to announce them later.
    */
@@ -152,7 +161,7 @@ export class PresenceTracker {
     await Promise.all(
       pending.map((userId) =>
         this.change(userId, (record) =>
-          record?.pendingOffline ? rules.graceExpired(record, record.pendingOffline.token) : undefined,
+          record?.pendingOffline && this.holds(record.pendingOffline) ? rules.graceExpired(record, record.pendingOffline.token) : undefined,
         ),
       ),
     );
@@ -220,6 +229,10 @@ export class PresenceTracker {
     if (!transition || (transition.record === current && !transition.announce)) return;
     const { announce } = transition;
     let record = transition.record;
+    if (transition.holdOffline !== undefined && record.pendingOffline && this.nodeId !== undefined) {
+      // Cluster: who holds the window and until when, so a survivor can finish it if this node dies.
+      record = { ...record, pendingOffline: { until: now + this.graceMs, ...record.pendingOffline, node: this.nodeId } };
+    }
     if (announce) {
       const seqs: number[] = [];
       const count = (announce.user ? 1 : 0) + announce.groups.length;
@@ -236,7 +249,10 @@ export class PresenceTracker {
     } else {
       await this.store.commit(record, transition.touched, current);
     }
-    if (transition.holdOffline !== undefined) this.holdOffline(userId, transition.holdOffline);
+    if (transition.holdOffline !== undefined) {
+      const until = record.pendingOffline?.until;
+      this.holdOffline(userId, transition.holdOffline, until === undefined ? this.graceMs : Math.max(0, until - now));
+    }
     else if (!record.pendingOffline) this.cancelHold(userId);
   }
 
@@ -280,13 +296,18 @@ export class PresenceTracker {
     return events;
   }
 
-  private holdOffline(userId: string, token: number): void {
+  private holdOffline(userId: string, token: number, ms: number): void {
     this.cancelHold(userId);
     const handle = this.scheduler.set(() => {
       this.graceTimers.delete(userId);
       void this.change(userId, (record) => rules.graceExpired(record, token));
-    }, this.graceMs);
+    }, ms);
     this.graceTimers.set(userId, handle);
+  }
+
+  /** A held-back offline is this process's to announce (in a cluster: held by this node). */
+  private holds(pending: NonNullable<UserRecord['pendingOffline']>): boolean {
+    return this.nodeId === undefined || pending.node === undefined || pending.node === this.nodeId;
   }
 
   private cancelHold(userId: string): void {

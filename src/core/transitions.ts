@@ -174,6 +174,19 @@ export function graceExpired(current: UserRecord | undefined, token: number): Tr
   return wentOffline(current, current.pendingOffline.reason);
 }
 
+/**
+ * Cluster: node `from` held this offline back and is gone (declared down, or restarted without its
+ * timers). Node `to` takes it over: announced now, with the reason its connection ended, if its window
+ * has run out, else held by `to` for the rest of the window. Nothing when `from` no longer holds it (the
+ * user came back, or the offline was announced or taken over meanwhile).
+ */
+export function adoptHeldOffline(current: UserRecord | undefined, from: string, to: string, now: number): Transition | undefined {
+  const pending = current?.pendingOffline;
+  if (!current || !pending || pending.node !== from) return undefined;
+  if (pending.until === undefined || pending.until <= now) return wentOffline(current, pending.reason);
+  return { record: { ...current, pendingOffline: { ...pending, node: to } }, announce: undefined, touched: [], holdOffline: pending.token };
+}
+
 export function join(current: UserRecord | undefined, userId: string, groupId: string): Transition {
   const record = current ?? emptyRecord(userId);
   if (record.groups.includes(groupId)) return unchanged(record);

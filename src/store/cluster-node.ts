@@ -130,16 +130,24 @@ export class ClusterNode {
     }
   }
 
-  /** Ends every connection the index lists for `node`; forgets the node once it holds none. */
+  /**
+   * Ends every connection the index lists for `node` and takes over the offlines its grace timers held
+   * back (announced when their window ends, with their own reason); forgets the node once it holds none.
+   */
   private async reap(node: string, reason: OfflineReason): Promise<void> {
     const connections = await this.o.store.nodeConnections(node);
-    if (connections.size > 0) this.o.log.warn('cluster: node declared down, ending its connections', { node, by: this.o.nodeId, connections: connections.size });
-    await Promise.all(
-      [...connections].map(([clientId, userId]) => this.o.tracker.connectionDown({ userId, connectionId: clientId, reason, node })),
-    );
+    const held = await this.o.store.nodeHeldOfflines(node);
+    if (connections.size + held.length > 0) {
+      this.o.log.warn('cluster: node declared down, ending its connections', { node, by: this.o.nodeId, connections: connections.size, heldOfflines: held.length });
+    }
+    await Promise.all([
+      ...[...connections].map(([clientId, userId]) => this.o.tracker.connectionDown({ userId, connectionId: clientId, reason, node })),
+      ...held.map((userId) => this.o.tracker.adoptHeldOffline(userId, node)),
+    ]);
     await this.o.tracker.settled();
     if (this.o.forget) await Promise.all([...connections.keys()].map((clientId) => this.o.forget!(node, clientId).catch(() => {})));
-    if (node !== this.o.nodeId && (await this.o.store.nodeConnections(node)).size === 0) await this.o.redis.srem(this.o.keys.nodes(), node);
+    if (node === this.o.nodeId || (await this.o.store.nodeConnections(node)).size > 0) return;
+    if ((await this.o.store.nodeHeldOfflines(node)).length === 0) await this.o.redis.srem(this.o.keys.nodes(), node);
   }
 
   /**

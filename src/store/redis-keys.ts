@@ -27,6 +27,11 @@ export class ClusterKeys {
     return `${this.prefix}n:${node}:c`;
   }
 
+  /** Set: users whose held-back offline (grace window) the node's timer holds. */
+  nodeHeld(node: string): string {
+    return `${this.prefix}n:${node}:h`;
+  }
+
   /** Liveness record of a node, with a TTL of --node-timeout, renewed by the node. */
   nodeAlive(node: string): string {
     return `${this.prefix}n:${node}:alive`;

@@ -8,7 +8,8 @@ import { ClusterKeys } from './redis-keys.js';
  * by the caller. Returns -1 on a version conflict, else each touched group's online count.
  *
  * ARGV: prefix, userId, expectedVersion, recordJson, dUsers, dOnline, dConnections, dMemberships,
- *       nGroups, (groupId, member 0|1, online 0|1)*, nDel, (node, clientId)*, nAdd, (node, clientId)*
+ *       nGroups, (groupId, member 0|1, online 0|1)*, nDel, (node, clientId)*, nAdd, (node, clientId)*,
+ *       heldBefore, heldAfter (node holding the user's held-back offline, '' for none)
  */
 const COMMIT_SCRIPT = `
 local p = ARGV[1]
@@ -48,6 +49,14 @@ for c = 1, n do
   redis.call('HSET', p .. 'n:' .. ARGV[i] .. ':c', ARGV[i + 1], uid)
   redis.call('SADD', p .. 'nodes', ARGV[i])
   i = i + 2
+end
+local heldBefore, heldAfter = ARGV[i], ARGV[i + 1]
+if heldBefore ~= heldAfter then
+  if heldBefore ~= '' then redis.call('SREM', p .. 'n:' .. heldBefore .. ':h', uid) end
+  if heldAfter ~= '' then
+    redis.call('SADD', p .. 'n:' .. heldAfter .. ':h', uid)
+    redis.call('SADD', p .. 'nodes', heldAfter)
+  end
 end
 return counts
 `;
@@ -116,6 +125,7 @@ export class RedisStore implements PresenceStore {
       if (conn.node !== undefined && before.connections[clientId]?.node !== conn.node) added.push(conn.node, clientId);
     }
     args.push(removed.length / 2, ...removed, added.length / 2, ...added);
+    args.push(before.pendingOffline?.node ?? '', record.pendingOffline?.node ?? '');
     const result = (await (this.redis as unknown as Scripted).presenceCommit(...args)) as number | number[];
     if (result === -1) throw new StoreConflict(record.id);
     const counts = result as number[];
@@ -160,6 +170,11 @@ export class RedisStore implements PresenceStore {
   /** Connections the index holds for one node: client id -> user id. */
   async nodeConnections(node: string): Promise<Map<string, string>> {
     return new Map(Object.entries(await this.redis.hgetall(this.keys.nodeConnections(node))));
+  }
+
+  /** Users whose held-back offline (grace window) `node` holds. */
+  nodeHeldOfflines(node: string): Promise<string[]> {
+    return this.redis.smembers(this.keys.nodeHeld(node));
   }
 
   /** Nodes that have held connections and may still hold some. */
