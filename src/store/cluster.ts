@@ -39,7 +39,9 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
   const nodeId = config.nodeId ?? defaultNodeId(config.mqttPort);
   // Fail fast at startup; afterwards ioredis reconnects forever and the node reports its health.
   // Auto-pipelining: commands issued in one event-loop turn share a round trip (bench: scenario cluster).
-  const options: RedisOptions = { lazyConnect: true, enableAutoPipelining: true, retryStrategy: (times) => Math.min(times * 100, 2000) };
+  // No limit on retries per command (ioredis fails them after 20 reconnects, ~21 s here): a change made
+  // while Redis is away waits for it, as it does when Redis is paused, and is applied, never dropped.
+  const options: RedisOptions = { lazyConnect: true, enableAutoPipelining: true, maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(times * 100, 2000) };
   const redis = new Redis(url, options);
   redis.on('error', (error: Error) => log.debug('redis connection error', { error: error.message }));
   try {
@@ -59,6 +61,7 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
   });
   const aedesParts: RedisAedes = redisAedes(url, keys, `${config.prefix}/user/`, nodeId, (clientId) => tracker.clientMovedAway(clientId), {
     retryStrategy: options.retryStrategy,
+    maxRetriesPerRequest: null,
     enableAutoPipelining: true,
   });
   for (const connection of aedesParts.connections) connection.on('error', () => {});
@@ -68,7 +71,7 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
     persistence: aedesParts.persistence,
     mq: aedesParts.mq,
     capQueues: (persistence, opts) => {
-      const queues = capRedisQueues(persistence, url, keys, opts, { retryStrategy: options.retryStrategy, enableAutoPipelining: true });
+      const queues = capRedisQueues(persistence, url, keys, opts, { retryStrategy: options.retryStrategy, maxRetriesPerRequest: null, enableAutoPipelining: true });
       queueClose = queues.close;
       return queues;
     },

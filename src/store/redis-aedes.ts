@@ -23,6 +23,8 @@ interface RedisEmitter {
   pubConn: Redis;
   _subTopic(topic: string): string;
   close(cb: () => void): void;
+  /** Re-emits its connections' errors; with no listener, Redis going away would crash the process. */
+  state: { on(event: 'error', fn: (error: Error) => void): void };
 }
 
 /** What `serve --redis` hands aedes instead of its in-memory persistence and emitter. */
@@ -79,6 +81,8 @@ export function redisAedes(
   persistence.streamWill = () => Readable.from([]);
 
   const mq = mqemitterRedis({ pubConn, subConn });
+  // Redis refusing connections is the node's health to report (cluster-node.ts), not a crash.
+  mq.state.on('error', () => {});
   const channel = keys.channel();
   const subTopic = mq._subTopic.bind(mq);
   mq._subTopic = (topic) => channel + subTopic(topic);
@@ -129,6 +133,7 @@ interface RetainScript {
 export function capRedisQueues(persistence: OutgoingPersistence, url: string, keys: ClusterKeys, options: OfflineQueueOptions, redisOptions: RedisOptions = {}): OfflineQueues & { close(): void } {
   const { maxPerSession, deliverable = () => true, onFull = () => {} } = options;
   const redis = new Redis(url, { ...redisOptions, keyPrefix: keys.aedes() });
+  redis.on('error', () => {}); // reconnects by itself; the node reports Redis' absence (cluster-node.ts)
   const seen = new Map<string, number>();
   const full = new Set<string>();
   let dropped = 0;

@@ -143,3 +143,31 @@ t.test('--grace: an offline held back by a node that dies is announced by the su
   t.match((await getJson(b, '/v1/users/ida')).body, { online: true });
   t.match((await getJson(b, '/v1/users/hal')).body, { online: false });
 });
+
+t.test('Redis down for longer than a Redis client retries: a leave made meanwhile waits for it and is applied', async (t) => {
+  const redis = await startRedis(t, { durable: true });
+  if (!redis) return;
+  const a = await startNode(t, redis, 'A', NODE_TIMEOUT);
+  const watch = await watcher(t, a.mqtt, ['presence/group/+']);
+  const kim = await client(t, a.mqtt, { clientId: 'kim-1', username: 'kim' });
+  const lou = await client(t, a.mqtt, { clientId: 'lou-1', username: 'lou' });
+  await online(a, ['kim', 'lou']);
+  // lou keeps group/x subscribed on A, so aedes answers kim's UNSUBSCRIBE without Redis: only the leave waits.
+  await subscribe(lou, 'group/x');
+  await subscribe(kim, 'group/x');
+  for (let i = 0; i < 2; i++) t.match((await watch.next('a join of x')).json, { groupId: 'x', action: 'join' });
+  await redis.down();
+  try {
+    await until(async () => (await fetch(`${a.http}/healthz`)).status === 503, 'A 503');
+    await within(kim.unsubscribeAsync('group/x'), 'the UNSUBACK');
+    // The outage itself is what is tested: longer than ioredis' default retries (20 reconnects, ~21 s
+    // with the node's back-off), after which it used to fail the commands it held, and the leave with them.
+    await new Promise((resolve) => setTimeout(resolve, 25_000));
+  } finally {
+    await redis.up();
+  }
+  await until(async () => (await fetch(`${a.http}/healthz`)).status === 200, 'A healthy again');
+  t.match((await watch.next("kim's leave")).json, { groupId: 'x', id: 'kim', action: 'leave', groupOnlineCount: 1 });
+  t.match((await getJson(a, '/v1/groups/x?limit=10')).body, { total: 1, members: [{ id: 'lou', online: true }] });
+  t.match((await getJson(a, '/v1/users/kim')).body, { online: true }, 'kim stays connected and online');
+});
