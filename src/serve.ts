@@ -73,7 +73,7 @@ export async function startServer(config: ServeConfig, log: Logger, extras: Serv
     log,
     onPublished: (event) => metrics.eventPublished(event),
     onRefused: (what, reason) => metrics.refused(what, reason),
-    ...(cluster && { cluster: cluster.parts, tracker: cluster.tracker }),
+    ...(cluster && { cluster: cluster.parts, tracker: cluster.tracker, clientIds: cluster.clientIds }),
   });
   if (webhooks) broker.publisher.observe((event) => webhooks.accept(event));
   if (cluster) {

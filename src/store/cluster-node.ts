@@ -17,6 +17,8 @@ export interface ClusterNodeOptions {
   local: () => { userId: string; clientId: string; data?: UserData; epoch?: string }[];
   /** Deletes what aedes kept for a dead node's client (its will). */
   forget?: (node: string, clientId: string) => Promise<unknown>;
+  /** Frees what a dead node's connections held beyond presence (their client ids). */
+  forgetNode?: (node: string) => Promise<unknown>;
   log: Logger;
   onHealth?: (healthy: boolean) => void;
 }
@@ -146,6 +148,7 @@ export class ClusterNode {
     ]);
     await this.o.tracker.settled();
     if (this.o.forget) await Promise.all([...connections.keys()].map((clientId) => this.o.forget!(node, clientId).catch(() => {})));
+    await this.o.forgetNode?.(node);
     if (node === this.o.nodeId || (await this.o.store.nodeConnections(node)).size > 0) return;
     if ((await this.o.store.nodeHeldOfflines(node)).length === 0) await this.o.redis.srem(this.o.keys.nodes(), node);
   }

@@ -11,6 +11,7 @@ import type { UserData } from '../core/events.js';
 import { ClusterNode } from './cluster-node.js';
 import { ClusterTracker } from './cluster-tracker.js';
 import { capRedisQueues, redisAedes, type RedisAedes } from './redis-aedes.js';
+import { RedisClientIdOwnership } from './redis-client-ids.js';
 import { ClusterKeys } from './redis-keys.js';
 import { RedisStore } from './redis-store.js';
 
@@ -25,6 +26,8 @@ export interface Cluster {
   store: RedisStore;
   tracker: ClusterTracker;
   parts: ClusterParts;
+  /** Client-id ownership (authentication on) for the whole cluster. */
+  clientIds: RedisClientIdOwnership;
   /** Starts liveness (reaping this node's previous life), gates CONNECT on health. */
   join(broker: PresenceBroker): Promise<ClusterNode>;
   healthy(): boolean;
@@ -78,6 +81,7 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
     // A SUBSCRIBE to a group while Redis is away is refused (0x80), as a CONNECT is (CONNACK 3).
     membershipsUnavailable: () => (node?.healthy() ? undefined : 'server unavailable: the cluster store (Redis) is unreachable'),
   };
+  const clientIds = new RedisClientIdOwnership(redis, keys, nodeId, (error) => log.warn('client id release failed', { error: (error as Error).message }));
   let node: ClusterNode | undefined;
   log.info('cluster: connected to Redis', { cluster: config.cluster, node: nodeId, nodeTimeoutMs: config.nodeTimeoutMs });
   return {
@@ -86,6 +90,7 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
     store,
     tracker,
     parts,
+    clientIds,
     async join(broker) {
       node = new ClusterNode({
         redis,
@@ -96,6 +101,7 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
         tracker: broker.tracker,
         local: () => broker.liveConnections(),
         forget: (dead, clientId) => aedesParts.persistence.delWill({ id: clientId, brokerId: dead }),
+        forgetNode: (dead) => clientIds.reapNode(dead),
         log,
       });
       gateConnects(broker.aedes, () => node!.healthy());

@@ -32,6 +32,16 @@ export class ClusterKeys {
     return `${this.prefix}n:${node}:h`;
   }
 
+  /** Hash: owner, persistent flag and holding connections per node of one client id (redis-client-ids.ts). */
+  clientId(clientId: string): string {
+    return `${this.prefix}cid:${clientId}`;
+  }
+
+  /** Set: client ids the node's connections hold. */
+  nodeClientIds(node: string): string {
+    return `${this.prefix}n:${node}:ids`;
+  }
+
   /** Liveness record of a node, with a TTL of --node-timeout, renewed by the node. */
   nodeAlive(node: string): string {
     return `${this.prefix}n:${node}:alive`;
