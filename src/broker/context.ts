@@ -28,4 +28,10 @@ export interface BrokerContext {
    * can. A SUBSCRIBE to a group is then refused (0x80) rather than half applied.
    */
   membershipsUnavailable?: () => string | undefined;
+  /**
+   * Apply an UNSUBSCRIBE that aedes finishes only after its connection closed (unsubscribe-intents.ts).
+   * On in a cluster, where aedes waits for Redis (seconds while it is away); off in memory mode, where
+   * only a close in the same read as the UNSUBSCRIBE can do it and the rule stays as it was.
+   */
+  lateUnsubscribes?: boolean;
 }

@@ -53,7 +53,7 @@ export function guardPackets(aedes: Aedes, ctx: BrokerContext): void {
     };
     guardStrings(parser as unknown as StringParser, client, ctx);
     parser.prependListener('packet', (packet) => {
-      if (packet.cmd === 'unsubscribe' && packet.unsubscriptions) noteUnsubscribe(ctx, client, packet.unsubscriptions);
+      if (packet.cmd === 'unsubscribe' && packet.unsubscriptions && ctx.lateUnsubscribes) noteUnsubscribe(ctx, client, packet.unsubscriptions);
       if (packet.cmd !== 'subscribe' || !packet.subscriptions) return;
       const count = packet.subscriptions.filter((s) => s.topic.startsWith(userFilter)).length;
       if (count > 0) for (const s of packet.subscriptions) userFiltersInPacket.set(s, count);

@@ -156,6 +156,7 @@ export class PresenceBroker {
       refused: options.onRefused ?? (() => {}),
       closing: () => this.closing,
       membershipsUnavailable: options.cluster?.membershipsUnavailable,
+      lateUnsubscribes: options.cluster !== undefined,
     };
     aedes.authenticate = authenticate(this.ctx);
     aedes.authorizePublish = authorizePublish(this.ctx, () => this.queryHandler);
@@ -167,7 +168,7 @@ export class PresenceBroker {
     aedes.on('connectionError', (client, error) => options.log.debug('connection error', { clientId: client?.id, error: error.message }));
     recordGeneratedIds(aedes, this.ctx.sessions);
     wireLifecycle(aedes, this.ctx);
-    settleUnsubscribesAtEnd(aedes, persistenceOf(aedes), this.ctx);
+    if (this.ctx.lateUnsubscribes) settleUnsubscribesAtEnd(aedes, persistenceOf(aedes), this.ctx);
     this.sessionExpiry = expirePersistentSessions(aedes, {
       expiryMs: options.persistentSessionExpiryMs ?? 0,
       scheduler: options.scheduler ?? realScheduler,

@@ -12,7 +12,7 @@ import type { BrokerContext } from './context.js';
  * that no other filter of the connection keeps at that moment (the rule of `onUnsubscribe`). It is
  * settled once: by aedes' report, or, when the connection ends first, at its end, provided aedes
  * accepted the packet (a persistent session's removal reached the persistence; a clean session's is
- * always reported).
+ * always reported). Cluster mode only (`BrokerContext.lateUnsubscribes`).
  */
 interface Intent {
   groups: string[];
