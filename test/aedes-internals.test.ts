@@ -7,6 +7,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { Aedes, type Client } from 'aedes';
 import t, { type Test } from 'tap';
 import { assertAedesShape, prefixRedisChannels } from '../src/broker/aedes-internals.js';
+import { PresenceBroker } from '../src/broker/presence-broker.js';
+import { silentLogger } from '../src/log/logger.js';
 import { redisAedes } from '../src/store/redis-aedes.js';
 import { ClusterKeys } from '../src/store/redis-keys.js';
 import { startRedis } from './fixtures/redis.js';
@@ -50,6 +52,28 @@ t.test('an aedes field that moved: one clear error naming the version and the fi
   const aedes = await realAedes(t);
   delete (aedes as unknown as { maxTopicLevels?: number }).maxTopicLevels;
   t.throws(() => assertAedesShape(aedes), movedError('aedes.maxTopicLevels', 'number'));
+});
+
+t.test('the broker refuses to start on an aedes whose internals moved, and leaves aedes closed', async (t) => {
+  const prototype = Aedes.prototype as unknown as { unregisterClient?: unknown };
+  const unregisterClient = prototype.unregisterClient;
+  delete prototype.unregisterClient;
+  t.teardown(() => {
+    prototype.unregisterClient = unregisterClient;
+  });
+  const closed: Aedes[] = [];
+  const close = Aedes.prototype.close;
+  Aedes.prototype.close = function (this: Aedes, cb) {
+    closed.push(this);
+    return close.call(this, cb);
+  };
+  t.teardown(() => {
+    Aedes.prototype.close = close;
+  });
+  const options = { layout: { prefix: 'presence', groupPrefix: 'group' }, graceMs: 0, maxDataBytes: 1024, log: silentLogger };
+  await t.rejects(PresenceBroker.create(options), movedError('aedes.unregisterClient', 'function'));
+  t.equal(closed.length, 1, 'the aedes it created was closed');
+  t.ok(closed[0]?.closed, 'and is closed');
 });
 
 t.test('an aedes method that moved', async (t) => {

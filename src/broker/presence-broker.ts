@@ -180,7 +180,12 @@ export class PresenceBroker {
     const aedes = await Aedes.createBroker(
       cluster ? ({ id: cluster.nodeId, persistence: cluster.persistence, mq: cluster.mq } as never) : { id: 'presence-bridge' },
     );
-    assertAedesShape(aedes);
+    try {
+      assertAedesShape(aedes);
+    } catch (error) {
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      throw error;
+    }
     const persistence = persistenceOf(aedes);
     // The memory index is single-process; the Redis persistence looks a plain topic up by itself.
     if (!cluster) indexRetained(persistence);
