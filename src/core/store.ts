@@ -64,8 +64,6 @@ export interface PresenceStore {
   commit(record: UserRecord, touchedGroups: readonly string[], loaded?: UserRecord): Promise<Map<string, number>>;
   groupPage(groupId: string, limit: number, offset: number): Promise<GroupPage>;
   groupOnlineCounts(groupIds: readonly string[]): Promise<Map<string, number>>;
-  /** Ids of users that currently have at least one connection or a pending offline. */
-  activeUserIds(): Promise<string[]>;
   stats(): Promise<StoreStats>;
 }
 
