@@ -14,6 +14,11 @@ export class GraceTimers {
     private readonly ms: number,
   ) {}
 
+  /** Windows running now (one per user). */
+  get size(): number {
+    return this.timers.size;
+  }
+
   /** Starts the user's window afresh (any earlier one is cancelled); `expire` runs when it ends. */
   hold(userId: string, expire: () => void): void {
     this.cancel(userId);

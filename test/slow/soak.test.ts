@@ -11,6 +11,7 @@ import { connect, type MqttClient } from 'mqtt';
 import t from 'tap';
 import { WAIT_MS } from '../fixtures/mqtt.js';
 import { Rng, generate, heapAfterGc, pool, waitFor } from '../fixtures/raw-sessions.js';
+import type { GraceTimers } from '../../src/core/grace-timers.js';
 import { serve } from '../fixtures/server.js';
 import { activeUsers } from '../fixtures/store.js';
 import { EventAudit, trackTruth } from '../fixtures/truth.js';
@@ -83,7 +84,7 @@ t.test(`soak: ${SECONDS} s of churn and abrupt losses leave nothing behind`, asy
   const { aedes, tracker } = server.broker;
   const truth = trackTruth(aedes);
   const registry = aedes as unknown as { connectedClients: number };
-  const graceTimers = (tracker as unknown as { graceTimers: Map<string, unknown> }).graceTimers;
+  const graceTimers = (tracker as unknown as { grace: GraceTimers }).grace;
 
   // the watcher audits every event as it arrives instead of keeping them
   const audit = new EventAudit();
