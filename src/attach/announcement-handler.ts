@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import type { Topics } from '../topics.js';
 import type { RetainedMirror } from './mirror.js';
 import { refusalLabel } from './refusals.js';
-import type { BrokerWriter } from './retained.js';
+import type { BrokerWriter } from './broker-writer.js';
 import { isAnnouncementTopic } from './snapshot.js';
 import type { TakeoverHolds } from './takeover.js';
 import { onConnUpdate } from './updates.js';

@@ -15,7 +15,7 @@ import { RetainedMirror } from './mirror.js';
 import { QueryQueue } from './query-queue.js';
 import { RebirthWatch } from './rebirth.js';
 import { ResyncRun } from './resync.js';
-import { BrokerWriter } from './retained.js';
+import { BrokerWriter } from './broker-writer.js';
 import type { Resync } from './snapshot.js';
 import { TakeoverHolds } from './takeover.js';
 
@@ -41,8 +41,8 @@ export interface BridgeOptions {
  * Attach mode's edge: an MQTT client of an existing broker that turns the announcement protocol
  * (births, wills, memberships) into tracker signals and publishes the tracker's events back. It
  * assembles the parts: the link (link.ts), the resync after every CONNACK (resync.ts), live
- * announcements (announcement-handler.ts), the query queue (query-queue.ts), and the retained writes
- * (retained.ts).
+ * announcements (announcement-handler.ts), the query queue (query-queue.ts), and its writes to the broker
+ * (broker-writer.ts).
  *
  * Queries arrive on `presence/query/+` (the broker's ACL lets a client write only its own client id's
  * topic) and are handed to the query handler in the order received, after the announcements before

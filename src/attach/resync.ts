@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import type { Topics } from '../topics.js';
 import type { RetainedMirror } from './mirror.js';
 import { UPTIME_TOPIC, type RebirthWatch } from './rebirth.js';
-import type { BrokerWriter } from './retained.js';
+import type { BrokerWriter } from './broker-writer.js';
 import { buildResync, type Resync } from './snapshot.js';
 
 export interface ResyncDeps {
