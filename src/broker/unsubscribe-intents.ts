@@ -1,4 +1,5 @@
 import type { Aedes, Client } from 'aedes';
+import { subscribedFilters } from './aedes-internals.js';
 import type { BrokerContext } from './context.js';
 
 /**
@@ -29,7 +30,7 @@ const byClient = new WeakMap<Client, Intent[]>();
 export function noteUnsubscribe(ctx: BrokerContext, client: Client, topics: string[]): void {
   const unsubscribed = new Set(topics);
   const kept = new Set<string>();
-  for (const filter of Object.keys(subscriptionsOf(client))) {
+  for (const filter of subscribedFilters(client)) {
     const groupId = unsubscribed.has(filter) ? undefined : ctx.topics.membershipOf(filter);
     if (groupId) kept.add(groupId);
   }
@@ -84,8 +85,4 @@ export function leaveGroups(ctx: BrokerContext, client: Client, groups: string[]
   const identity = ctx.sessions.identity(client);
   if (!identity || identity.observer) return;
   for (const groupId of groups) void ctx.tracker.leave(identity.userId, groupId);
-}
-
-function subscriptionsOf(client: Client): Record<string, unknown> {
-  return (client as Client & { subscriptions?: Record<string, unknown> }).subscriptions ?? {};
 }
