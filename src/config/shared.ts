@@ -4,7 +4,7 @@ import type { LogLevel } from '../log/logger.js';
 import { DEFAULT_QUERY_CONFIG, QUERY_CONFIG_PROPERTIES, queryConfigProblem, type QueryConfig } from '../queries/config.js';
 
 /**
- * The keys `serve` and `attach` share (docs/configuration.md): the HTTP listener, the presence model, the
+ * The keys `serve` and `attach` share (docs/architecture.md "Configuration"): the HTTP listener, the presence model, the
  * query API, webhooks, large-group intervals, logging and the Redis cluster. Each mode adds its own keys
  * (src/config.ts for serve, src/attach/config.ts for attach) and resolves through src/config/resolve.ts.
  */
