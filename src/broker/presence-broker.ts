@@ -49,7 +49,7 @@ export interface PresenceBrokerOptions {
   maxInflightMessages?: number;
   /** Milliseconds a persistent session outlives its last connection; 0 (default) = forever. */
   persistentSessionExpiryMs?: number;
-  /** Timers of the broker's own (session expiry); real time unless a test drives them. */
+  /** Timers of the broker's own (session expiry, the tracker's grace holds); real time unless a test drives them. */
   scheduler?: Scheduler;
   /** Data updates per connection per minute (PRODUCT.md "Data updates"); default 30, 0 = no limit. */
   maxUpdatesPerMinute?: number;
@@ -127,6 +127,7 @@ export class PresenceBroker {
       options.tracker ??
       new PresenceTracker({
         graceMs: options.graceMs,
+        scheduler: options.scheduler,
         trustedData: (userId) => security.trustedData(userId),
         onError: (error) => options.log.error('presence change failed', { error }),
       });
