@@ -3,6 +3,9 @@ import { realScheduler, type Scheduler } from '../core/tracker.js';
 import type { IntervalRelay } from '../store/interval-relay.js';
 import type { FeedEvent, IntervalEvent, IntervalStageOptions } from './intervals.js';
 
+/** How long a stopping node tries to publish its last intervals (ms). */
+const STOP_WAIT_MS = 2000;
+
 /** What an edge needs of its interval stage: events in, and a stop that publishes what is pending. */
 export interface FeedStage {
   process(events: PresenceEvent[]): void;
@@ -64,15 +67,18 @@ export class ClusterIntervals implements FeedStage {
     this.closed = true;
     if (this.timer !== undefined) this.scheduler.clear(this.timer);
     this.timer = undefined;
-    await this.tail;
-    await this.round;
-    if (this.options.announceMax === 0) return;
-    try {
+    if (this.options.announceMax === 0) return this.tail;
+    // Bounded: a node stopping while Redis is away leaves what is queued to the next leader.
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)));
+    const last = (async () => {
+      await this.tail;
+      await this.round;
       if (await this.options.relay.lease()) await this.closeIntervals();
       await this.options.relay.release();
-    } catch (error) {
-      this.options.onError?.(error);
-    }
+    })().catch((error: unknown) => this.options.onError?.(error));
+    await Promise.race([last, giveUp]);
+    clearTimeout(timer);
   }
 
   private arm(): void {
