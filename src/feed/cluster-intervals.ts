@@ -81,14 +81,20 @@ export class ClusterIntervals implements FeedStage {
     clearTimeout(timer);
   }
 
+  /** Resolves once every event processed so far was handed on or kept for the leader. */
+  settled(): Promise<void> {
+    return this.tail;
+  }
+
   private arm(): void {
     if (this.closed) return;
     this.timer = this.scheduler.set(() => {
-      this.round = this.tick().finally(() => this.arm());
+      this.round = this.boundary().finally(() => this.arm());
     }, this.options.intervalMs);
   }
 
-  private async tick(): Promise<void> {
+  /** One interval boundary: as leader (taking or renewing the lease), close every open interval. The timer calls it. */
+  async boundary(): Promise<void> {
     try {
       if (await this.options.relay.lease()) await this.closeIntervals();
     } catch (error) {
