@@ -96,14 +96,24 @@ for _, id in ipairs(order) do
 end
 result[3] = listed
 local before = redis.call('GET', base .. ':c')
-if large then redis.call('SET', base .. ':c', count) else
-  redis.call('DEL', skey, base .. ':c')
-  redis.call('SREM', p .. 'iv:groups', g)
+-- Closing for good (at or under the limit): the group leaves iv:groups now, or, when there is an event
+-- to publish, at its acknowledgement, so that an unacknowledged one is still found by the next leader.
+if large then redis.call('SET', base .. ':c', count) else redis.call('DEL', skey, base .. ':c') end
+if listed == 0 and (before == false or tonumber(before) == count) then
+  if not large then redis.call('SREM', p .. 'iv:groups', g) end
+  return nil
 end
-if listed == 0 and (before == false or tonumber(before) == count) then return nil end
 local json = cjson.encode(result)
 redis.call('SET', base .. ':out', json)
 return json
+`;
+
+/** ARGV: prefix, groupId. Forgets the published interval; a closed group with nothing queued is no longer open. */
+const ACK_SCRIPT = `
+local base = ARGV[1] .. 'iv:' .. ARGV[2]
+redis.call('DEL', base .. ':out')
+if redis.call('EXISTS', base .. ':c') == 0 and redis.call('LLEN', base .. ':q') == 0 then redis.call('SREM', ARGV[1] .. 'iv:groups', ARGV[2]) end
+return 0
 `;
 
 const LEASE_SCRIPT = `
@@ -133,6 +143,7 @@ interface Scripted {
   presenceIvTake(...args: (string | number)[]): Promise<string | null>;
   presenceIvLease(...args: (string | number)[]): Promise<number>;
   presenceIvRelease(...args: (string | number)[]): Promise<number>;
+  presenceIvAck(...args: (string | number)[]): Promise<number>;
 }
 
 export class IntervalRelay {
@@ -149,6 +160,7 @@ export class IntervalRelay {
     redis.defineCommand('presenceIvTake', { numberOfKeys: 0, lua: TAKE_SCRIPT });
     redis.defineCommand('presenceIvLease', { numberOfKeys: 0, lua: LEASE_SCRIPT });
     redis.defineCommand('presenceIvRelease', { numberOfKeys: 0, lua: RELEASE_SCRIPT });
+    redis.defineCommand('presenceIvAck', { numberOfKeys: 0, lua: ACK_SCRIPT });
   }
 
   /** For each group event, in order: true when it was queued for the interval leader (not to be published here). */
@@ -196,6 +208,6 @@ export class IntervalRelay {
 
   /** The taken interval was handed to the broker: forget it. */
   async acknowledge(groupId: string): Promise<void> {
-    await this.redis.del(`${this.keys.prefix}iv:${groupId}:out`);
+    await this.redis.presenceIvAck(this.keys.prefix, groupId);
   }
 }
