@@ -1,5 +1,6 @@
 import type { Client } from 'aedes';
 import type { OfflineReason, UserData } from '../core/events.js';
+import { sentDisconnect } from './aedes-internals.js';
 
 /** What the adapter learned about a connection at CONNECT. */
 export interface Identity {
@@ -49,11 +50,9 @@ export class Sessions {
     this.live.set(client.id, client);
   }
 
-  /** The connection left the broker; returns false when a newer client already holds the id. */
-  detach(client: Client): boolean {
-    if (this.live.get(client.id) !== client) return false;
-    this.live.delete(client.id);
-    return true;
+  /** The connection left the broker; a newer client holding the same id stays registered. */
+  detach(client: Client): void {
+    if (this.live.get(client.id) === client) this.live.delete(client.id);
   }
 
   current(clientId: string): Client | undefined {
@@ -76,7 +75,6 @@ export class Sessions {
   endingOf(client: Client): OfflineReason {
     const marked = this.endings.get(client);
     if (marked) return marked;
-    // aedes sets `_disconnected` only for a valid DISCONNECT packet.
-    return (client as Client & { _disconnected?: boolean })._disconnected ? 'disconnect' : 'connection_lost';
+    return sentDisconnect(client) ? 'disconnect' : 'connection_lost';
   }
 }
