@@ -14,7 +14,7 @@ import { IntervalRelay } from '../src/store/interval-relay.js';
 import { ClusterKeys } from '../src/store/redis-keys.js';
 import { RedisStore } from '../src/store/redis-store.js';
 import { startRedis } from './fixtures/redis.js';
-import { ManualScheduler } from './fixtures/scheduler.js';
+import { ManualClock } from './fixtures/clock.js';
 
 const G = 'big';
 const SETTINGS = { announceMax: 2, intervalMs: 1000, intervalMaxIds: 10 };
@@ -29,7 +29,7 @@ t.test('two nodes, one interval publisher: net changes of both, exact counts, a 
     const tracker = new PresenceTracker({ store: new RedisStore(conn, 'presence'), nodeId: id });
     const relay = new IntervalRelay(conn, keys, id, 60_000);
     const out: FeedEvent[] = [];
-    const stage = new ClusterIntervals({ ...SETTINGS, relay, delivered: async () => {}, scheduler: new ManualScheduler() }, (events) => out.push(...events));
+    const stage = new ClusterIntervals({ ...SETTINGS, relay, delivered: async () => {}, scheduler: new ManualClock() }, (events) => out.push(...events));
     tracker.setEventSink((events) => stage.process(events));
     const settled = async () => {
       await tracker.settled();
