@@ -13,6 +13,8 @@ import { ClusterTracker } from './cluster-tracker.js';
 import { capRedisQueues, redisAedes, type RedisAedes } from './redis-aedes.js';
 import { RedisClientIdOwnership } from './redis-client-ids.js';
 import { ClusterKeys } from './redis-keys.js';
+import { IntervalRelay } from './interval-relay.js';
+import { ClusterIntervals } from '../feed/cluster-intervals.js';
 import { RedisStore } from './redis-store.js';
 
 /**
@@ -80,6 +82,11 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
     },
     // A SUBSCRIBE to a group while Redis is away is refused (0x80), as a CONNECT is (CONNACK 3).
     membershipsUnavailable: () => (node?.healthy() ? undefined : 'server unavailable: the cluster store (Redis) is unreachable'),
+    // One node (a lease) publishes every large group's interval events (docs/cluster.md).
+    intervals: (settings, next, delivered) => {
+      const relay = new IntervalRelay(redis, keys, nodeId, Math.max(config.nodeTimeoutMs, 3 * settings.intervalMs));
+      return new ClusterIntervals({ ...settings, relay, delivered }, next);
+    },
   };
   const clientIds = new RedisClientIdOwnership(redis, keys, nodeId, (error) => log.warn('client id release failed', { error: (error as Error).message }));
   let node: ClusterNode | undefined;
