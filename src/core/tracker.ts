@@ -149,7 +149,8 @@ export class PresenceTracker {
     await Promise.all(
       pending.map((userId) =>
         this.change(userId, (record) =>
-          record?.pendingOffline && this.holds(record.pendingOffline) ? rules.graceExpired(record, record.pendingOffline.token) : undefined,
+          // in a cluster, only the holds of this node
+          record?.pendingOffline && [undefined, this.nodeId].includes(record.pendingOffline.node) ? rules.graceExpired(record, record.pendingOffline.token) : undefined,
         ),
       ),
     );
@@ -284,11 +285,6 @@ export class PresenceTracker {
       events.push({ kind: 'group', event });
     }
     return events;
-  }
-
-  /** A held-back offline is this process's to announce (in a cluster: held by this node). */
-  private holds(pending: NonNullable<UserRecord['pendingOffline']>): boolean {
-    return this.nodeId === undefined || pending.node === undefined || pending.node === this.nodeId;
   }
 }
 
