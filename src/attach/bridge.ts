@@ -16,7 +16,8 @@ import { connectLink } from './link.js';
 import { RetainedMirror } from './mirror.js';
 import { QueryQueue } from './query-queue.js';
 import { buildResync, isAnnouncementTopic } from './snapshot.js';
-import { refusalLabel } from './refusals.js';
+import { NOT_AN_ANNOUNCEMENT_TOPIC } from './refusals.js';
+import type { Refusal, RefusalCode } from '../log/refusals.js';
 import { RebirthWatch, UPTIME_TOPIC } from './rebirth.js';
 import { TakeoverHolds } from './takeover.js';
 
@@ -32,8 +33,8 @@ export interface BridgeOptions {
   log: Logger;
   /** Told about each presence event the broker accepted (metrics). */
   onPublished?: (event: FeedEvent) => void;
-  /** Told why an announcement was dropped or ignored, as a short fixed label (metrics). */
-  onRefused?: (label: string) => void;
+  /** Told why an announcement was dropped or ignored, as its refusal code (metrics). */
+  onRefused?: (code: RefusalCode) => void;
   /** Interval mode for large groups (src/feed/intervals.ts); the config's settings plus hooks. */
   intervals?: Partial<IntervalStageOptions>;
   /** Timers of the takeover window and the rebirth window (tests drive them). */
@@ -268,7 +269,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     this.collecting = undefined;
     this.client.unsubscribe(`${topics.prefix}/user/+`);
     const resync = buildResync(collected, topics, this.mirror, config.maxDataBytes);
-    for (const { topic, reason } of resync.dropped) this.drop(topic, reason);
+    for (const { topic, refusal } of resync.dropped) this.drop(topic, refusal);
     this.rebirth.afterResync(resync.births, this.mirror, () => this.mirror, log, (topic, birth) => {
       void tracker.connectionDown({ userId: birth.userId, connectionId: birth.clientId, reason: 'broker_restart', epoch: birth.epoch });
       this.clear(topic);
@@ -300,7 +301,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     if (target.kind === 'conn') this.onConn(topic, target.userId, target.clientId, payload);
     else if (target.kind === 'member') this.onMember(topic, target.groupId, target.userId, payload);
     else if (payload.length > 0 && isAnnouncementTopic(this.options.topics, topic)) {
-      this.drop(topic, 'not an announcement topic: needs two valid ids');
+      this.drop(topic, NOT_AN_ANNOUNCEMENT_TOPIC);
       this.clear(topic);
     }
   }
@@ -315,7 +316,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     }
     const parsed = parseConnAnnouncement(payload, config.maxDataBytes);
     if (!parsed.ok) {
-      this.drop(topic, parsed.reason);
+      this.drop(topic, parsed.refusal);
       if (live) this.restore(topic, live.payload, 'an invalid announcement replaced a live birth');
       else this.clear(topic);
       return;
@@ -330,7 +331,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     if (action === 'online') {
       if (this.mirror.isEnded(topic, epoch)) {
         log.info('stale birth ignored: its epoch already ended', { topic, epoch });
-        this.options.onRefused?.('stale epoch');
+        this.options.onRefused?.('stale_epoch');
         if (live) this.restore(topic, live.payload, 'a stale birth replaced a live birth');
         else this.clear(topic);
         return;
@@ -345,7 +346,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     }
     if (live && epoch !== undefined && live.epoch !== undefined && epoch !== live.epoch) {
       log.info('stale offline ignored: not the connection\'s current epoch', { topic, epoch, current: live.epoch });
-      this.options.onRefused?.('stale epoch');
+      this.options.onRefused?.('stale_epoch');
       this.restore(topic, live.payload, 'a stale offline replaced a live birth');
       return;
     }
@@ -361,7 +362,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
   private onMember(topic: string, groupId: string, userId: string, payload: Buffer): void {
     const parsed = parseMemberAnnouncement(payload);
     if (!parsed.ok) {
-      this.drop(topic, parsed.reason);
+      this.drop(topic, parsed.refusal);
       // The junk replaced the retained membership: put back what holds, so a restart sees the truth.
       if (this.mirror.isMember(userId, groupId)) this.restore(topic, JOIN, 'an invalid announcement replaced a membership');
       else this.clear(topic);
@@ -392,9 +393,9 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     void this.publish(topic, payload, true);
   }
 
-  private drop(topic: string, reason: string): void {
+  private drop(topic: string, refusal: Refusal): void {
     this.dropped++;
-    this.options.log.warn('announcement dropped', { topic, reason });
-    this.options.onRefused?.(refusalLabel(reason));
+    this.options.log.warn('announcement dropped', { topic, code: refusal.code, reason: refusal.detail });
+    this.options.onRefused?.(refusal.code);
   }
 }

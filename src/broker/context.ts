@@ -3,6 +3,7 @@ import type { Security } from '../auth/security.js';
 import type { UpdateLimiter } from '../auth/update-limit.js';
 import type { PresenceTracker } from '../core/tracker.js';
 import type { Logger } from '../log/logger.js';
+import type { RefusalCode } from '../log/refusals.js';
 import type { Topics } from '../topics.js';
 import type { Sessions } from './sessions.js';
 
@@ -19,8 +20,8 @@ export interface BrokerContext {
   clientIds: ClientIdOwnership;
   /** Data updates per connection per minute (announce.ts). */
   updates: UpdateLimiter;
-  /** Counts a refusal by kind and reason (metrics hang off this). */
-  refused: (what: 'connection' | 'publish' | 'subscribe', reason: string) => void;
+  /** Counts a refusal by kind and code (metrics hang off this; the code is the `reason` label). */
+  refused: (what: 'connection' | 'publish' | 'subscribe', code: RefusalCode) => void;
   /** True once shutdown has begun: lifecycle signals are then the shutdown's business. */
   closing: () => boolean;
 }

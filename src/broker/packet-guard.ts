@@ -41,8 +41,8 @@ export function guardPackets(aedes: Aedes, ctx: BrokerContext): void {
       const done = parseLength.call(this);
       if (done && this.packet.length > maxBytes) {
         const reason = `packet too large: ${this.packet.length} bytes (limit ${maxBytes})`;
-        ctx.log.warn('connection closed', { clientId: client.id ?? undefined, reason });
-        ctx.refused('connection', 'packet too large');
+        ctx.log.warn('connection closed', { clientId: client.id ?? undefined, code: 'packet_too_large', reason });
+        ctx.refused('connection', 'packet_too_large');
         this._emitError(new Error(reason));
         return false;
       }

@@ -17,6 +17,7 @@ import { guardPackets } from './packet-guard.js';
 import { expirePersistentSessions, type SessionExpiry, type SessionPersistence } from './session-expiry.js';
 import { boundInflightQoS2, type IncomingPersistence, type InflightQoS2 } from './inflight-guard.js';
 import { RefusalLog } from '../log/refusal-log.js';
+import { refusal, type RefusalCode } from '../log/refusals.js';
 import { indexRetained } from './retained-index.js';
 import { endReplaysWithClients, type RetainedReplays } from './retained-replay.js';
 import { guardSubscriptionStore } from './subscription-store-guard.js';
@@ -32,7 +33,7 @@ export interface PresenceBrokerOptions {
   maxDataBytes: number;
   log: Logger;
   tracker?: PresenceTracker;
-  onRefused?: (what: 'connection' | 'publish' | 'subscribe', reason: string) => void;
+  onRefused?: (what: 'connection' | 'publish' | 'subscribe', code: RefusalCode) => void;
   onPublished?: (event: FeedEvent) => void;
   /** Authentication, policy and limits; without it, anonymous clients, the open policy, default limits. */
   security?: Security;
@@ -108,7 +109,8 @@ export class PresenceBroker {
       maxBytesPerSession: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
       // what a client published under the prefix or $SYS goes to no one (publish.ts `forward`)
       deliverable: (packet) => !packet.clientId || !(topics.isUnderPrefix(String(packet.topic)) || String(packet.topic).startsWith('$SYS')),
-      onFull: (clientId) => queueLog.warn('message queue full: dropping the oldest messages', { clientId, maxQueuedMessages }),
+      onFull: (clientId) =>
+        queueLog.warn('message queue full: dropping the oldest messages', refusal('message_queue_full', `over ${maxQueuedMessages} messages`), { clientId, maxQueuedMessages }),
     });
     this.retainedReplays = endReplaysWithClients(aedes, persistenceOf(aedes));
     const maxInflightMessages = options.maxInflightMessages ?? DEFAULT_MAX_INFLIGHT_MESSAGES;
@@ -116,8 +118,9 @@ export class PresenceBroker {
     this.inflightQoS2 = boundInflightQoS2(persistenceOf(aedes), {
       maxPerClient: maxInflightMessages,
       onRefused: (clientId) => {
-        inflightLog.warn('connection closed', { clientId, reason: `too many unreleased QoS 2 messages (limit ${maxInflightMessages})` });
-        options.onRefused?.('connection', 'too many unreleased QoS 2 messages');
+        const refused = refusal('too_many_unreleased_qos_2_messages', `too many unreleased QoS 2 messages (limit ${maxInflightMessages})`);
+        inflightLog.warn('connection closed', refused, { clientId });
+        options.onRefused?.('connection', refused.code);
       },
     });
     this.security = options.security ?? new Security({ log: options.log });
