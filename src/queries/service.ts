@@ -1,4 +1,5 @@
 import type { UserData } from '../core/events.js';
+import { errorBody } from '../protocol/errors.js';
 import { invalidIdReason } from '../protocol/ids.js';
 import type { PresenceTracker } from '../core/tracker.js';
 import { silentLogger, type Logger } from '../log/logger.js';
@@ -295,9 +296,9 @@ function isMethod(name: string): name is MethodName {
 }
 
 function refusal(id: RequestId | null, code: number, content: string): { ok: false; reply: ErrorReply } {
-  return { ok: false, reply: { id, error: { code, content } } };
+  return { ok: false, reply: { id, ...errorBody(code, content) } };
 }
 
 function failure(code: number, content: string): { ok: false; error: QueryError } {
-  return { ok: false, error: { code, content } };
+  return { ok: false, ...errorBody(code, content) };
 }
