@@ -3,6 +3,7 @@ import type { AuthenticateError, Client } from 'aedes';
 import { invalidIdReason } from '../protocol/ids.js';
 import { parseConnAnnouncement } from '../announcements.js';
 import type { UserData } from '../core/events.js';
+import { pendingWill } from './aedes-internals.js';
 import type { BrokerContext } from './context.js';
 import { RefusalLog } from '../log/refusal-log.js';
 import { refusal, type Refusal, type RefusalCode, type Result } from '../log/refusals.js';
@@ -128,7 +129,7 @@ async function decide(ctx: BrokerContext, client: Client, username: string | und
 
 /** Why the will is refused, or undefined; a will on the own announcement topic supplies the user data. */
 function readWill(ctx: BrokerContext, client: Client, identity: Identity): string | undefined {
-  const will = (client as Client & { _will?: { topic: string; payload: Buffer } | null })._will;
+  const will = pendingWill(client);
   if (!will) return undefined;
   if (will.topic.startsWith('$')) return `will refused: topic '${will.topic}' is reserved`;
   if (!ctx.topics.isUnderPrefix(will.topic)) {

@@ -1,4 +1,5 @@
 import type { Aedes, Client } from 'aedes';
+import { registeredClient, replaceUnregisterClient, uncountClient } from './aedes-internals.js';
 import type { BrokerContext } from './context.js';
 import { restoredMemberships } from './subscribe.js';
 
@@ -13,7 +14,7 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
     registry.registered.add(client);
     // A takeover whose new connection died while the old one was being closed is still registered
     // by aedes; undo that, so the id is free and nothing mistakes the dead client for a successor.
-    if (client.closed) return registry.unregisterClient(client);
+    if (client.closed) return registry.unregister(client);
     const displaced = ctx.sessions.current(client.id);
     ctx.sessions.attach(client);
     // Two CONNECTs with one id registering at once: aedes closes the old client for only one of
@@ -71,14 +72,6 @@ function successorUserOf(ctx: BrokerContext, client: Client): string | undefined
   return successor && successor !== client && !successor.closed ? ctx.sessions.identity(successor)?.userId : undefined;
 }
 
-interface Registry {
-  clients: Record<string, Client | undefined>;
-  connectedClients: number;
-  unregisterClient(client: Client): void;
-  /** Clients aedes registered (its `client` event) and that have not been unregistered since. */
-  registered: WeakSet<Client>;
-}
-
 /**
  * aedes unregisters a closing client if ANY client holds its id: a connection that dies between
  * CONNECT and its registration (say, the new side of a takeover) thereby unregisters the live
@@ -88,15 +81,20 @@ interface Registry {
  * touching the newer one; one never registered has nothing to undo.
  */
 function guardRegistry(broker: Aedes): Registry {
-  const registry = broker as unknown as Registry;
-  const unregister = registry.unregisterClient.bind(broker);
-  registry.registered = new WeakSet();
-  registry.unregisterClient = (client) => {
-    const wasRegistered = registry.registered.delete(client);
-    if (registry.clients[client.id] === client) return unregister(client);
+  const registered = new WeakSet<Client>();
+  const unregisterClient = replaceUnregisterClient(broker, (client, unregister) => {
+    const wasRegistered = registered.delete(client);
+    if (registeredClient(broker, client.id) === client) return unregister(client);
     if (!wasRegistered) return;
-    registry.connectedClients--;
+    uncountClient(broker);
     broker.emit('clientDisconnect', client);
-  };
-  return registry;
+  });
+  return { registered, unregister: unregisterClient };
+}
+
+interface Registry {
+  /** Clients aedes registered (its `client` event) and that have not been unregistered since. */
+  registered: WeakSet<Client>;
+  /** aedes' `unregisterClient`, as guarded here. */
+  unregister(client: Client): void;
 }

@@ -7,15 +7,16 @@ import { UpdateLimiter } from '../auth/update-limit.js';
 import type { UserData } from '../core/events.js';
 import type { Logger } from '../log/logger.js';
 import { Topics, type TopicLayout } from '../topics.js';
+import { assertAedesShape, maxTopicLevelsOf, persistenceOf } from './aedes-internals.js';
 import { authenticate } from './authenticate.js';
 import type { BrokerContext } from './context.js';
 import { EventPublisher, aedesSender } from '../feed/event-publisher.js';
 import { DEFAULT_INTERVAL_CONFIG } from '../feed/interval-config.js';
 import { intervalStage, type FeedEvent, type IntervalAggregator, type IntervalStageOptions } from '../feed/intervals.js';
-import { capOfflineQueues, type OfflineQueues, type OutgoingPersistence } from './offline-queue.js';
+import { capOfflineQueues, type OfflineQueues } from './offline-queue.js';
 import { guardPackets } from './packet-guard.js';
-import { expirePersistentSessions, type SessionExpiry, type SessionPersistence } from './session-expiry.js';
-import { boundInflightQoS2, type IncomingPersistence, type InflightQoS2 } from './inflight-guard.js';
+import { expirePersistentSessions, type SessionExpiry } from './session-expiry.js';
+import { boundInflightQoS2, type InflightQoS2 } from './inflight-guard.js';
 import { RefusalLog } from '../log/refusal-log.js';
 import { refusal, type RefusalCode } from '../log/refusals.js';
 import { indexRetained } from './retained-index.js';
@@ -182,10 +183,16 @@ export class PresenceBroker {
     const aedes = await Aedes.createBroker(
       cluster ? ({ id: cluster.nodeId, persistence: cluster.persistence, mq: cluster.mq } as never) : { id: 'presence-bridge' },
     );
+    try {
+      assertAedesShape(aedes);
+    } catch (error) {
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      throw error;
+    }
     const persistence = persistenceOf(aedes);
     // The memory index is single-process; the Redis persistence looks a plain topic up by itself.
     if (!cluster) indexRetained(persistence);
-    guardSubscriptionStore(persistence, (aedes as unknown as { maxTopicLevels: number }).maxTopicLevels);
+    guardSubscriptionStore(persistence, maxTopicLevelsOf(aedes));
     return new PresenceBroker(aedes, options);
   }
 
@@ -250,13 +257,6 @@ export class PresenceBroker {
 export const DEFAULT_MAX_QUEUED_MESSAGES = 1000;
 export const DEFAULT_MAX_INFLIGHT_MESSAGES = 100;
 export const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024;
-
-/** aedes' in-memory persistence, whose methods the product replaces or wraps (see each file). */
-function persistenceOf(aedes: Aedes) {
-  type Persistence = Parameters<typeof indexRetained>[0] & Parameters<typeof guardSubscriptionStore>[0] & OutgoingPersistence &
-    Parameters<typeof endReplaysWithClients>[1] & IncomingPersistence & SessionPersistence;
-  return (aedes as unknown as { persistence: Persistence }).persistence;
-}
 
 /** Waits until what was written to a client's socket has left the process (bounded). */
 function flushed(client: Client, timeoutMs: number): Promise<void> {

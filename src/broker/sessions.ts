@@ -1,5 +1,6 @@
 import type { Client } from 'aedes';
 import type { OfflineReason, UserData } from '../core/events.js';
+import { sentDisconnect } from './aedes-internals.js';
 
 /** What the adapter learned about a connection at CONNECT. */
 export interface Identity {
@@ -76,7 +77,6 @@ export class Sessions {
   endingOf(client: Client): OfflineReason {
     const marked = this.endings.get(client);
     if (marked) return marked;
-    // aedes sets `_disconnected` only for a valid DISCONNECT packet.
-    return (client as Client & { _disconnected?: boolean })._disconnected ? 'disconnect' : 'connection_lost';
+    return sentDisconnect(client) ? 'disconnect' : 'connection_lost';
   }
 }

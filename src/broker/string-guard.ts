@@ -1,16 +1,8 @@
 import { isUtf8 } from 'node:buffer';
 import type { Client } from 'aedes';
 import { refusal, type Refusal } from '../log/refusals.js';
+import { watchStrings, type PacketParser } from './aedes-internals.js';
 import type { BrokerContext } from './context.js';
-
-/** The part of mqtt-packet's parser this guard wraps (its private string decoder and read position). */
-export interface StringParser {
-  packet: { cmd?: string };
-  prependListener(event: 'packet', fn: (packet: { cmd: string }) => void): void;
-  _pos: number;
-  _list: { length: number; readUInt16BE(offset: number): number; slice(start: number, end: number): Buffer };
-  _parseString(maybeBuffer?: boolean): string | null;
-}
 
 /** Strings of a CONNECT that were ill-formed (or held U+0000), as mqtt-packet decoded them, per client. */
 const badConnectStrings = new WeakMap<Client, Set<string>>();
@@ -38,22 +30,18 @@ export function connectStringRefusal(client: Client, username: string | undefine
  *   included, are answered), logged and counted. aedes closes the connection on a packet type it does
  *   not know, which is what the packet is turned into; nothing of it is applied.
  */
-export function guardStrings(parser: StringParser, client: Client, ctx: BrokerContext): void {
-  const parseString = parser._parseString;
-  parser._parseString = function checkedParseString(this: StringParser, maybeBuffer?: boolean) {
-    const bytes = stringBytes(this);
+export function guardStrings(parser: PacketParser, client: Client, ctx: BrokerContext): void {
+  watchStrings(parser, (bytes, decoded, packet) => {
     const problem = bytes && (!isUtf8(bytes) ? 'ill-formed UTF-8' : bytes.includes(0) ? 'U+0000' : undefined);
-    const result = parseString.call(this, maybeBuffer);
-    if (!problem || result === null) return result;
-    if (this.packet.cmd === 'connect') {
+    if (!problem || decoded === null) return;
+    if (packet.cmd === 'connect') {
       let bad = badConnectStrings.get(client);
       if (!bad) badConnectStrings.set(client, (bad = new Set()));
-      bad.add(result);
-      return result;
+      bad.add(decoded);
+      return;
     }
-    malformed.set(this.packet, `${problem} in a ${this.packet.cmd ?? 'packet'} string (MQTT-1.5.3)`);
-    return result;
-  };
+    malformed.set(packet, `${problem} in a ${packet.cmd ?? 'packet'} string (MQTT-1.5.3)`);
+  });
   parser.prependListener('packet', (packet) => {
     const reason = malformed.get(packet);
     if (!reason) return;
@@ -65,12 +53,3 @@ export function guardStrings(parser: StringParser, client: Client, ctx: BrokerCo
 
 /** Packets (other than CONNECT) with a bad string, and what was wrong. */
 const malformed = new WeakMap<object, string>();
-
-/** The bytes of the length-prefixed string at the parser's position, or undefined if not all there. */
-function stringBytes(parser: StringParser): Buffer | undefined {
-  const at = parser._pos;
-  if (at + 2 > parser._list.length) return undefined;
-  const end = at + 2 + parser._list.readUInt16BE(at);
-  if (end > parser._list.length) return undefined;
-  return parser._list.slice(at + 2, end);
-}

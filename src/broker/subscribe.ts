@@ -1,5 +1,6 @@
 import type { Client, Subscription } from 'aedes';
 import type { Viewer } from '../auth/policy.js';
+import { subscribedFilters } from './aedes-internals.js';
 import type { BrokerContext } from './context.js';
 import { RefusalLog } from '../log/refusal-log.js';
 import { refusal, type Refusal } from '../log/refusals.js';
@@ -103,7 +104,7 @@ export function onUnsubscribe(ctx: BrokerContext) {
     if (client.closed) return;
     const identity = ctx.sessions.identity(client);
     if (!identity || identity.observer) return;
-    const remaining = Object.keys((client as Client & { subscriptions?: Record<string, unknown> }).subscriptions ?? {});
+    const remaining = subscribedFilters(client);
     for (const topic of topics) {
       const groupId = ctx.topics.membershipOf(topic);
       if (!groupId) continue;
@@ -115,7 +116,7 @@ export function onUnsubscribe(ctx: BrokerContext) {
 
 /** Groups a restored persistent session is subscribed to (aedes restores them without `subscribe`). */
 export function restoredMemberships(ctx: BrokerContext, client: Client): string[] {
-  const filters = Object.keys((client as Client & { subscriptions?: Record<string, unknown> }).subscriptions ?? {});
+  const filters = subscribedFilters(client);
   const groups = new Set<string>();
   for (const filter of filters) {
     const groupId = ctx.topics.membershipOf(filter);

@@ -1,16 +1,16 @@
-import { MAX_ID_LENGTH, invalidIdReason } from '../protocol/ids.js';
-import { DEFAULT_LAYOUT, Topics, type TopicLayout } from '../protocol/topics.js';
-import { settle, within } from './calls.js';
+import type { Topics } from '../protocol/topics.js';
+import { settle } from './calls.js';
 import { checkId, checkIds, type Channel, type ChannelContext, type ClientEvents } from './channel.js';
-import { ERROR_CODE, failure, fromTransportError, isFinalRefusal } from './errors.js';
+import { checkConnectOptions, type ConnectOptions } from './connect-options.js';
+import { Connection } from './connection.js';
+import { ERROR_CODE, failure, fromTransportError } from './errors.js';
+import { Handlers, type Handler } from './handlers.js';
 import { MembershipChannel } from './membership-channel.js';
-import { mqttTransport } from './mqtt-transport.js';
-import { checkResult, connAnnouncement, gracefulOffline, newEpoch } from './payloads.js';
+import { checkResult } from './payloads.js';
 import { RosterRefresh } from './interval-expansion.js';
 import { checkUpdateData, updateAnnouncement, type UpdatePresenceCall } from './data-update.js';
 import { PresenceChannel } from './presence-channel.js';
 import { QueryChannel } from './query-channel.js';
-import type { Transport, TransportFactory } from './transport.js';
 import type {
   Callbacks,
   ConnectionStatus,
@@ -24,27 +24,7 @@ import type {
 } from './types.js';
 import type { Checked } from '../protocol/guards.js';
 
-export interface ConnectOptions extends Callbacks<PresenceClient> {
-  /** `mqtt://host:1883`, or `ws://host:8080/mqtt` (browsers). */
-  url: string;
-  /** The user id (sent as the MQTT username). */
-  id: string;
-  /** Shown to everyone watching this user, e.g. `{name, avatar}`; a JSON object. */
-  data?: UserData;
-  password?: string;
-  /** The connection id; default `<id>-<random>`, so every tab or device is its own connection. */
-  clientId?: string;
-  /** Per-call and CONNECT timeout (default 10 s). */
-  timeoutMs?: number;
-  /** Delay between reconnection attempts (default 1 s); 0 turns reconnection off. */
-  reconnectPeriodMs?: number;
-  /** MQTT keepalive (default 30 s): a dead link is noticed after 1.5 times this. */
-  keepaliveSeconds?: number;
-  /** Topic prefixes, when the server was started with other ones. */
-  layout?: Partial<TopicLayout>;
-  /** The MQTT transport (default mqtt.js). */
-  transport?: TransportFactory;
-}
+export type { ConnectOptions } from './connect-options.js';
 
 export interface UserIdsCall extends Callbacks {
   userIds: string[];
@@ -75,10 +55,6 @@ export interface WhereNowCall extends Callbacks<WhereNowResult> {
   userId: string;
 }
 
-type Handler<K extends keyof ClientEvents> = (payload: ClientEvents[K]) => void;
-
-const DEFAULT_TIMEOUT_MS = 10_000;
-
 /** Connects a user; resolves (and calls `onSuccess`) with the connected client. */
 export function connect(options: ConnectOptions): Promise<PresenceClient> {
   return settle(async () => {
@@ -101,63 +77,49 @@ export class PresenceClient {
   /** The latest data (connect, then each updatePresence): every birth and will carries it. */
   private data: UserData;
   private readonly topics: Topics;
-  private readonly timeoutMs: number;
-  private readonly keepaliveSeconds: number;
-  private readonly reconnectPeriodMs: number;
   private readonly presence: PresenceChannel;
   private readonly membership: MembershipChannel;
   private readonly queries: QueryChannel;
   private readonly channels: Channel[];
-  private readonly handlers = new Map<keyof ClientEvents, Set<(payload: never) => void>>();
-  private transport: Transport | undefined;
-  private epoch = '';
-  private currentStatus: ConnectionStatus | 'connecting' = 'connecting';
-  private ending = false;
+  private readonly handlers = new Handlers();
+  private readonly connection: Connection;
 
   /** Use `connect()`; the constructor only checks the options. */
-  constructor(private readonly options: ConnectOptions) {
-    const { url, id, data = {}, password } = options;
-    if (typeof url !== 'string' || !/^(mqtts?|wss?|tcp|tls):\/\//.test(url)) {
-      throw failure(ERROR_CODE.INVALID_ARGUMENT, `url must be an mqtt://, mqtts://, ws:// or wss:// URL, not ${JSON.stringify(url)}`);
-    }
-    const idProblem = invalidIdReason(id);
-    if (idProblem) throw failure(ERROR_CODE.INVALID_ARGUMENT, `id ${JSON.stringify(id)} is not a valid user id: ${idProblem}`);
-    const clientId = options.clientId ?? defaultClientId(id);
-    const clientIdProblem = invalidIdReason(clientId);
-    if (clientIdProblem || typeof clientId !== 'string') throw failure(ERROR_CODE.INVALID_ARGUMENT, `clientId ${JSON.stringify(clientId)} is not valid: ${clientIdProblem}`);
-    if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-      throw failure(ERROR_CODE.INVALID_ARGUMENT, 'data must be a JSON object');
-    }
-    if (password !== undefined && typeof password !== 'string') throw failure(ERROR_CODE.INVALID_ARGUMENT, 'password must be a string');
-    this.userId = id;
-    this.clientId = clientId;
-    this.data = plainJson(data);
-    this.topics = new Topics({ ...DEFAULT_LAYOUT, ...options.layout });
-    this.timeoutMs = positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
-    this.keepaliveSeconds = positive(options.keepaliveSeconds, 30, 'keepaliveSeconds');
-    this.reconnectPeriodMs = options.reconnectPeriodMs === 0 ? 0 : positive(options.reconnectPeriodMs, 1000, 'reconnectPeriodMs');
+  constructor(options: ConnectOptions) {
+    const settings = checkConnectOptions(options);
+    this.userId = settings.userId;
+    this.clientId = settings.clientId;
+    this.data = settings.data;
+    this.topics = settings.topics;
     const ctx = this.channelContext();
     this.presence = new PresenceChannel(ctx);
     const refresh = new RosterRefresh((groupId, offset) => this.groupHereNow({ groupId, offset }), (error) => this.report(error));
     this.presence.onTruncated = (groupId) => refresh.request(groupId);
     this.membership = new MembershipChannel(ctx);
-    this.queries = new QueryChannel(ctx, this.timeoutMs);
+    this.queries = new QueryChannel(ctx, settings.timeoutMs);
     this.channels = [this.queries, this.presence, this.membership];
+    this.connection = new Connection(settings, {
+      data: () => this.data,
+      channels: this.channels,
+      openWith: this.queries,
+      message: (topic, payload, retained) => this.route(topic, payload, retained),
+      emit: (event, payload) => this.emit(event, payload),
+      report: (error) => this.report(error),
+    });
   }
 
   /** `connected`, `reconnecting` or `disconnected` (`connecting` until the first CONNACK). */
   get status(): ConnectionStatus | 'connecting' {
-    return this.currentStatus;
+    return this.connection.status;
   }
 
   on<K extends keyof ClientEvents>(event: K, handler: Handler<K>): this {
-    if (!this.handlers.has(event)) this.handlers.set(event, new Set());
-    this.handlers.get(event)!.add(handler as (payload: never) => void);
+    this.handlers.add(event, handler);
     return this;
   }
 
   off<K extends keyof ClientEvents>(event: K, handler: Handler<K>): this {
-    this.handlers.get(event)?.delete(handler as (payload: never) => void);
+    this.handlers.remove(event, handler);
     return this;
   }
 
@@ -188,8 +150,8 @@ export class PresenceClient {
   updatePresence(call: UpdatePresenceCall): Promise<void> {
     return settle(() => {
       const data = checkUpdateData(call?.data);
-      const payload = updateAnnouncement(data, this.epoch);
-      return this.io('update', (t) => {
+      const payload = updateAnnouncement(data, this.connection.epoch);
+      return this.connection.io('update', (t) => {
         this.data = data;
         return t.publish(this.topics.conn(this.userId, this.clientId), payload, { qos: 1, retain: true });
       });
@@ -278,112 +240,12 @@ export class PresenceClient {
    * saw the connection go).
    */
   disconnect(call: Callbacks = {}): Promise<void> {
-    return settle(async () => {
-      const transport = this.transport;
-      if (this.ending || !transport) return;
-      this.ending = true;
-      if (transport.connected) {
-        const offline = gracefulOffline(this.data, this.epoch);
-        await within(transport.publish(this.topics.conn(this.userId, this.clientId), offline, { qos: 1, retain: true }), this.timeoutMs, () =>
-          failure(ERROR_CODE.TIMEOUT, 'the offline announcement was not acknowledged in time'),
-        ).catch(() => {});
-        await within(transport.end(), this.timeoutMs, () => failure(ERROR_CODE.TIMEOUT, 'DISCONNECT did not complete')).catch(() => {});
-      }
-      transport.destroy();
-      for (const channel of this.channels) channel.connectionLost?.();
-      this.setStatus('disconnected');
-    }, call);
+    return settle(() => this.connection.close(), call);
   }
 
   /** Opens the first connection: resolves after CONNACK and the birth, rejects on the first failure. */
-  async open(): Promise<void> {
-    let settled = false;
-    let resolveOpen!: () => void;
-    let rejectOpen!: (error: unknown) => void;
-    const opened = new Promise<void>((resolve, reject) => {
-      resolveOpen = resolve;
-      rejectOpen = reject;
-    });
-    const fail = (error: unknown) => {
-      if (settled) return;
-      settled = true;
-      this.ending = true;
-      this.transport?.destroy();
-      this.currentStatus = 'disconnected';
-      rejectOpen(error);
-    };
-    const factory = this.options.transport ?? mqttTransport;
-    this.transport = factory(
-      {
-        url: this.options.url,
-        clientId: this.clientId,
-        username: this.userId,
-        password: this.options.password,
-        keepaliveSeconds: this.keepaliveSeconds,
-        reconnectPeriodMs: this.reconnectPeriodMs,
-        connectTimeoutMs: this.timeoutMs,
-        will: () => {
-          this.epoch = newEpoch();
-          return { topic: this.topics.conn(this.userId, this.clientId), payload: connAnnouncement('offline', this.data, this.epoch), qos: 1, retain: true };
-        },
-      },
-      {
-        connected: () => {
-          if (!settled) {
-            // The reply topic is subscribed alongside the birth, so queries work as soon as connect() resolves.
-            Promise.all([this.announceBirth(), this.queries.resume()]).then(() => {
-              if (settled) return;
-              settled = true;
-              this.setStatus('connected');
-              resolveOpen();
-            }, fail);
-          } else if (!this.ending) {
-            void this.resume();
-          }
-        },
-        connectionLost: () => {
-          if (!settled) return fail(failure(ERROR_CODE.UNREACHABLE, 'the server closed the connection before accepting it'));
-          if (this.ending) return;
-          for (const channel of this.channels) channel.connectionLost?.();
-          this.setStatus(this.reconnectPeriodMs === 0 ? 'disconnected' : 'reconnecting');
-        },
-        error: (error) => {
-          if (!settled) return fail(error);
-          if (this.ending) return;
-          this.report(error);
-          if (isFinalRefusal(error)) {
-            // Refused on a reconnect for good (credentials changed, id banned): stop trying.
-            this.ending = true;
-            this.transport?.destroy();
-            this.setStatus('disconnected');
-          }
-        },
-        message: (topic, payload, retained) => this.route(topic, payload, retained),
-      },
-    );
-    await within(opened, this.timeoutMs, () => failure(ERROR_CODE.TIMEOUT, `no CONNACK from ${this.options.url} within ${this.timeoutMs} ms`)).catch(
-      (error: unknown) => {
-        fail(error);
-        throw error;
-      },
-    );
-  }
-
-  /** After a reconnect: the birth (new epoch), then every channel restores its subscriptions. */
-  private async resume(): Promise<void> {
-    try {
-      await this.announceBirth();
-      for (const channel of this.channels) await channel.resume();
-      if (!this.ending) this.setStatus('connected');
-    } catch (error) {
-      // Lost again mid-way: the next CONNACK resumes from the start.
-      if (this.transport?.connected) this.report(error);
-    }
-  }
-
-  private announceBirth(): Promise<void> {
-    const birth = connAnnouncement('online', this.data, this.epoch);
-    return this.io('publish', (t) => t.publish(this.topics.conn(this.userId, this.clientId), birth, { qos: 1, retain: true }));
+  open(): Promise<void> {
+    return this.connection.open();
   }
 
   private route(topic: string, payload: Uint8Array, retained: boolean): void {
@@ -392,21 +254,12 @@ export class PresenceClient {
     for (const channel of this.channels) if (channel.route(target, payload, retained)) return;
   }
 
-  private io<T>(what: string, operation: (transport: Transport) => Promise<T>): Promise<T> {
-    const transport = this.transport;
-    if (!transport || !transport.connected || this.ending) {
-      const state = this.ending || this.currentStatus === 'disconnected' ? 'disconnected' : 'reconnecting';
-      return Promise.reject(failure(ERROR_CODE.NOT_CONNECTED, `cannot ${what}: the client is ${state}`));
-    }
-    return within(operation(transport), this.timeoutMs, () => failure(ERROR_CODE.TIMEOUT, `${what} was not acknowledged within ${this.timeoutMs} ms`));
-  }
-
   private channelContext(): ChannelContext {
     return {
       topics: this.topics,
       userId: this.userId,
       clientId: this.clientId,
-      io: (what, operation) => this.io(what, operation),
+      io: (what, operation) => this.connection.io(what, operation),
       emit: (event, payload) => this.emit(event, payload),
       report: (error) => this.report(error),
     };
@@ -417,48 +270,12 @@ export class PresenceClient {
     this.emit('ERROR', { code, content });
   }
 
-  private setStatus(status: ConnectionStatus): void {
-    if (this.currentStatus === status) return;
-    this.currentStatus = status;
-    this.emit('CONNECTION', { status });
-  }
-
-  /** A throwing handler neither stops the others nor the client; its error is rethrown on its own. */
   private emit<K extends keyof ClientEvents>(event: K, payload: ClientEvents[K]): void {
-    for (const handler of this.handlers.get(event) ?? []) {
-      try {
-        (handler as Handler<K>)(payload);
-      } catch (error) {
-        setTimeout(() => {
-          throw error;
-        });
-      }
-    }
+    this.handlers.emit(event, payload);
   }
 }
 
 function groupIdsOf(call: GroupIdsCall | undefined): unknown {
   if (call?.groupIds !== undefined) return call.groupIds;
   return call?.groupId === undefined ? undefined : [call.groupId];
-}
-
-/** `<id>-<8 hex>`, the id shortened when needed so the whole stays a valid id (at most 128 characters). */
-function defaultClientId(id: string): string {
-  return `${Array.from(id).slice(0, MAX_ID_LENGTH - 9).join('')}-${newEpoch().slice(0, 8)}`;
-}
-
-function plainJson(data: UserData): UserData {
-  try {
-    return JSON.parse(JSON.stringify(data)) as UserData;
-  } catch (error) {
-    throw failure(ERROR_CODE.INVALID_ARGUMENT, `data must be serializable as JSON: ${(error as Error).message}`);
-  }
-}
-
-function positive(value: unknown, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw failure(ERROR_CODE.INVALID_ARGUMENT, `${name} must be a positive number`);
-  }
-  return value;
 }

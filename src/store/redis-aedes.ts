@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import { Redis, type RedisOptions } from 'ioredis';
+import { prefixRedisChannels } from '../broker/aedes-internals.js';
 import type { OfflineQueues, OfflineQueueOptions, OutgoingPersistence } from '../broker/offline-queue.js';
 import type { ClusterKeys } from './redis-keys.js';
 
@@ -19,9 +20,9 @@ export interface AedesPersistence extends OutgoingPersistence {
   destroy(): Promise<void>;
 }
 
+/** mqemitter-redis' API (its channel naming is reached through aedes-internals.ts). */
 interface RedisEmitter {
-  pubConn: Redis;
-  _subTopic(topic: string): string;
+  on(topic: string, fn: (packet: { topic: string; payload: Buffer }, done: () => void) => void): void;
   close(cb: () => void): void;
 }
 
@@ -74,18 +75,14 @@ export function redisAedes(
     if (!packet.topic.startsWith(userTopicPrefix) || packet.payload.length === 0) return storeRetained(packet);
     const seq = seqOf(packet.payload);
     if (seq === undefined) return storeRetained(packet);
-    await (guard as unknown as RetainScript).retainIfNewer(`${keys.aedes()}retained`, keys.retainedSeq(), packet.topic, seq, msgpack.encode(packet));
+    await (guard as Redis & RetainScript).retainIfNewer(`${keys.aedes()}retained`, keys.retainedSeq(), packet.topic, seq, msgpack.encode(packet));
   };
   persistence.streamWill = () => Readable.from([]);
 
   const mq = mqemitterRedis({ pubConn, subConn });
-  const channel = keys.channel();
-  const subTopic = mq._subTopic.bind(mq);
-  mq._subTopic = (topic) => channel + subTopic(topic);
-  const publish = pubConn.publish.bind(pubConn) as (ch: string, message: Buffer) => Promise<number>;
-  (pubConn as unknown as { publish: typeof publish }).publish = (ch, message) => publish(channel + ch, message);
+  prefixRedisChannels(mq, keys.channel());
   // Subscribed before aedes' own listener (which closes the local client), so it is told first.
-  (mq as unknown as Emitter).on('$SYS/+/new/clients', (packet, done) => {
+  mq.on('$SYS/+/new/clients', (packet, done) => {
     if (packet.topic.split('/')[1] !== nodeId) onMovedAway(packet.payload.toString());
     done();
   });
@@ -109,10 +106,6 @@ function seqOf(payload: Buffer): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-interface Emitter {
-  on(topic: string, fn: (packet: { topic: string; payload: Buffer }, done: () => void) => void): void;
 }
 
 interface RetainScript {
