@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { writeUsersFile } from './fixtures/auth.js';
 import { client, Inbox, once, refusedCode, subscribe } from './fixtures/mqtt.js';
+import { FakeClock } from './fixtures/clock.js';
+import { waitFor as waitForCondition } from './fixtures/raw-sessions.js';
 import { serve } from './fixtures/server.js';
 
 const USERS = { alice: { password: 'pw-alice' }, bob: { password: 'pw-bob' }, mallory: { password: 'pw-mallory' } };
@@ -73,6 +75,20 @@ t.test('a persistent session is resumed only by its own user', async (t) => {
     }
   }, 'the ended session to free its client id');
   t.pass('after the session ended, the client id is anyone’s');
+});
+
+t.test('a persistent session that expires frees its client id (the record lives as long as the session)', async (t) => {
+  const usersFile = await writeUsersFile(join(t.testdir(), 'users.json'), USERS);
+  const clock = new FakeClock();
+  const { server, mqttUrl } = await serve(t, { usersFile, persistentSessionExpiry: 3600 }, { scheduler: clock });
+  const alice = await client(t, mqttUrl, { clientId: 'alice-sess', clean: false, ...creds('alice') });
+  await alice.endAsync();
+  await waitForCondition(() => server.broker.sessionExpiry.pending === 1, 'the expiry timer');
+  t.equal(await refusedCode(mqttUrl, { clientId: 'alice-sess', ...creds('mallory') }), 5, 'while the session exists the id is alice’s');
+  clock.advance(3600 * 1000);
+  t.equal(server.broker.sessionExpiry.pending, 0, 'the session expired');
+  const m = await client(t, mqttUrl, { clientId: 'alice-sess', ...creds('mallory') });
+  t.ok(m.connected, 'after the session expired, the client id is anyone’s');
 });
 
 t.test('refused connections leave no ownership behind', async (t) => {

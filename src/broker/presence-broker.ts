@@ -173,7 +173,11 @@ export class PresenceBroker {
       persistence: persistenceOf(aedes),
       clearQueue: (clientId) => this.offlineQueues.clear(clientId),
       connected: (clientId) => this.ctx.sessions.current(clientId) !== undefined,
-      onExpired: (clientId) => options.log.info('persistent session expired', { clientId, expiryMs: options.persistentSessionExpiryMs }),
+      onExpired: (clientId) => {
+        options.log.info('persistent session expired', { clientId, expiryMs: options.persistentSessionExpiryMs });
+        // The client id was owned for as long as the session existed (auth/client-ids.ts): free it.
+        void this.ctx.clientIds.sessionEnded(clientId).catch((error: Error) => options.log.error('could not free an expired session\'s client id', { clientId, error: error.message }));
+      },
     });
     guardPackets(aedes, this.ctx);
   }

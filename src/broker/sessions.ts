@@ -50,11 +50,9 @@ export class Sessions {
     this.live.set(client.id, client);
   }
 
-  /** The connection left the broker; returns false when a newer client already holds the id. */
-  detach(client: Client): boolean {
-    if (this.live.get(client.id) !== client) return false;
-    this.live.delete(client.id);
-    return true;
+  /** The connection left the broker; a newer client holding the same id stays registered. */
+  detach(client: Client): void {
+    if (this.live.get(client.id) === client) this.live.delete(client.id);
   }
 
   current(clientId: string): Client | undefined {

@@ -2,64 +2,21 @@
  * What the client hands to applications: the product's event payloads, as published on
  * `presence/user/<id>` and `presence/group/<id>` (see docs/protocol.md), in GoEasy's shape.
  */
-export type UserData = Record<string, unknown>;
+import type { GroupEvent, Member, UserEvent } from '../protocol/payloads.js';
 
-export interface UserPresenceEvent {
-  time: number;
-  /** `update`: the user's data changed (updatePresence), it stays online. */
-  action: 'online' | 'offline' | 'update';
-  id: string;
-  data: UserData;
-  /** Per user, strictly increasing across all of the user's events. */
-  seq: number;
-  /** On offline: `disconnect`, `connection_lost`, `keepalive_timeout`, `server_shutdown`, ... */
-  reason?: string;
-}
+export type { GroupHereNowResult, GroupOnlineCountResult, HereNowResult, UserData, WhereNowResult } from '../protocol/payloads.js';
 
-export interface GroupPresenceEvent {
-  groupId: string;
-  groupOnlineCount: number;
-  time: number;
-  action: 'online' | 'offline' | 'join' | 'leave' | 'update';
-  id: string;
-  data: UserData;
-  seq: number;
-  reason?: string;
-}
+/**
+ * A user's event. `action` `update`: the user's data changed (updatePresence), it stays online.
+ * `reason` on offline: `disconnect`, `connection_lost`, `keepalive_timeout`, `server_shutdown`, ... (an
+ * open list: any string is passed on).
+ */
+export type UserPresenceEvent = UserEvent<string>;
+
+export type GroupPresenceEvent = GroupEvent<string>;
 
 /** One user in a query result: `seq` is the user's last event seq (0 when the server knows none). */
-export interface GroupMember {
-  id: string;
-  online: boolean;
-  data: UserData;
-  seq: number;
-  /** Offline users seen online before: when they last went offline (ms since the epoch). */
-  lastSeen?: number;
-}
-
-export interface HereNowResult {
-  users: GroupMember[];
-}
-
-export interface GroupHereNowResult {
-  groupId: string;
-  /** Members in all, online or not. */
-  total: number;
-  onlineCount: number;
-  offset: number;
-  limit: number;
-  /** This page: online members first, each part in join order. */
-  members: GroupMember[];
-}
-
-export interface GroupOnlineCountResult {
-  counts: Record<string, number>;
-}
-
-export interface WhereNowResult {
-  userId: string;
-  groups: string[];
-}
+export type GroupMember = Member;
 
 /**
  * A watched group's members as this client knows them: from a groupHereNow snapshot, kept current

@@ -1,47 +1,9 @@
 /** The presence model's vocabulary: what goes in (signals) and what comes out (events). */
 
-export type UserData = Record<string, unknown>;
+import type { GroupEvent, OfflineReason, UserData, UserEvent } from '../protocol/payloads.js';
 
-/** Why a user went offline; published as `reason` on offline events. */
-export type OfflineReason =
-  | 'disconnect'
-  | 'connection_lost'
-  | 'keepalive_timeout'
-  | 'server_shutdown'
-  | 'takeover'
-  | 'announced'
-  | 'token_expired'
-  | 'vanished'
-  /** The node holding the connection stopped renewing its liveness record (cluster mode). */
-  | 'node_down'
-  /** The broker restarted and the connection announced no new birth within the rebirth window (attach mode). */
-  | 'broker_restart';
-
-/** `update`: a connected user's `data` changed (an update announcement, or a birth with new data). */
-export type UserAction = 'online' | 'offline' | 'update';
-export type GroupAction = 'online' | 'offline' | 'join' | 'leave' | 'update';
-
-/** Published retained on `presence/user/<id>`. */
-export interface UserEvent {
-  time: number;
-  action: UserAction;
-  id: string;
-  data: UserData;
-  seq: number;
-  reason?: OfflineReason;
-}
-
-/** Published on `presence/group/<groupId>`. */
-export interface GroupEvent {
-  groupId: string;
-  groupOnlineCount: number;
-  time: number;
-  action: GroupAction;
-  id: string;
-  data: UserData;
-  seq: number;
-  reason?: OfflineReason;
-}
+/** The events' wire shapes are the protocol's (src/protocol/payloads.ts). */
+export type { GroupAction, GroupEvent, OfflineReason, UserAction, UserData, UserEvent } from '../protocol/payloads.js';
 
 export type PresenceEvent =
   | { kind: 'user'; event: UserEvent }

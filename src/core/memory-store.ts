@@ -113,14 +113,6 @@ export class MemoryStore implements PresenceStore {
     return new Map(groupIds.map((id) => [id, this.groups.get(id)?.online.size ?? 0]));
   }
 
-  async activeUserIds(): Promise<string[]> {
-    const ids: string[] = [];
-    for (const record of this.users.values()) {
-      if (record.pendingOffline || Object.keys(record.connections).length > 0) ids.push(record.id);
-    }
-    return ids;
-  }
-
   async stats(): Promise<StoreStats> {
     let onlineUsers = 0;
     let connections = 0;

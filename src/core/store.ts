@@ -1,3 +1,4 @@
+import type { Member } from '../protocol/payloads.js';
 import type { OfflineReason, UserData } from './events.js';
 
 /** One MQTT connection (client id) of a user. */
@@ -28,20 +29,12 @@ export interface UserRecord {
   lastSeen?: number;
 }
 
-export interface MemberState {
-  id: string;
-  online: boolean;
-  data: UserData;
-  seq: number;
-  /** Set for an offline user seen online before (ms since the epoch). */
-  lastSeen?: number;
-}
-
 export interface GroupPage {
   groupId: string;
   total: number;
   onlineCount: number;
-  members: MemberState[];
+  /** As a query answers them (the wire shape). */
+  members: Member[];
 }
 
 export interface StoreStats {
@@ -71,8 +64,6 @@ export interface PresenceStore {
   commit(record: UserRecord, touchedGroups: readonly string[], loaded?: UserRecord): Promise<Map<string, number>>;
   groupPage(groupId: string, limit: number, offset: number): Promise<GroupPage>;
   groupOnlineCounts(groupIds: readonly string[]): Promise<Map<string, number>>;
-  /** Ids of users that currently have at least one connection or a pending offline. */
-  activeUserIds(): Promise<string[]>;
   stats(): Promise<StoreStats>;
 }
 

@@ -12,21 +12,14 @@ import type {
 } from './events.js';
 import { MemoryStore } from './memory-store.js';
 import { StoreConflict, type GroupPage, type PresenceStore, type StoreStats, type UserRecord } from './store.js';
+import { GraceTimers } from './grace-timers.js';
+import { realScheduler, type Scheduler } from './scheduler.js';
 import * as rules from './transitions.js';
 
-/** Timers, injected so the model stays free of real time in its tests. */
-export interface Scheduler {
-  set(fn: () => void, ms: number): unknown;
-  clear(handle: unknown): void;
-}
+export { realScheduler, type Scheduler } from './scheduler.js';
 
 /** Compare-and-set retries of one change before it is reported as failed (heavy contention on one user). */
 const MAX_COMMIT_ATTEMPTS = 100;
-
-export const realScheduler: Scheduler = {
-  set: (fn, ms) => setTimeout(fn, ms),
-  clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
 
 export interface TrackerOptions {
   store?: PresenceStore;
@@ -66,8 +59,8 @@ export interface UserState {
 export class PresenceTracker {
   readonly store: PresenceStore;
   private readonly graceMs: number;
+  private readonly grace: GraceTimers;
   private readonly now: () => number;
-  private readonly scheduler: Scheduler;
   private readonly trustedData: (userId: string) => UserData | undefined;
   private onEvents: (events: PresenceEvent[]) => void;
   private readonly onError: (error: unknown) => void;
@@ -76,13 +69,12 @@ export class PresenceTracker {
   // Grace tokens are compared across the nodes of a cluster: start each process somewhere random.
   private nextToken = 1 + Math.floor(Math.random() * 2 ** 40);
   private readonly nodeId: string | undefined;
-  private readonly graceTimers = new Map<string, unknown>();
 
   constructor(options: TrackerOptions = {}) {
     this.store = options.store ?? new MemoryStore();
     this.graceMs = options.graceMs ?? 0;
     this.now = options.now ?? Date.now;
-    this.scheduler = options.scheduler ?? realScheduler;
+    this.grace = new GraceTimers(options.scheduler ?? realScheduler, this.graceMs);
     this.trustedData = options.trustedData ?? (() => undefined);
     this.onEvents = options.onEvents ?? (() => {});
     this.onError = options.onError ?? ((error) => console.error(error));
@@ -144,11 +136,7 @@ export class PresenceTracker {
    * will be around to announce them later.
    */
   async flushGrace(): Promise<void> {
-    const pending = [...this.graceTimers.keys()];
-    for (const userId of pending) {
-      this.scheduler.clear(this.graceTimers.get(userId));
-      this.graceTimers.delete(userId);
-    }
+    const pending = this.grace.cancelAll();
     await Promise.all(
       pending.map((userId) =>
         this.change(userId, (record) =>
@@ -236,8 +224,9 @@ export class PresenceTracker {
     } else {
       await this.store.commit(record, transition.touched, current);
     }
-    if (transition.holdOffline !== undefined) this.holdOffline(userId, transition.holdOffline);
-    else if (!record.pendingOffline) this.cancelHold(userId);
+    const token = transition.holdOffline;
+    if (token !== undefined) this.grace.hold(userId, () => void this.change(userId, (held) => rules.graceExpired(held, token)));
+    else if (!record.pendingOffline) this.grace.cancel(userId);
   }
 
   /**
@@ -278,22 +267,6 @@ export class PresenceTracker {
       events.push({ kind: 'group', event });
     }
     return events;
-  }
-
-  private holdOffline(userId: string, token: number): void {
-    this.cancelHold(userId);
-    const handle = this.scheduler.set(() => {
-      this.graceTimers.delete(userId);
-      void this.change(userId, (record) => rules.graceExpired(record, token));
-    }, this.graceMs);
-    this.graceTimers.set(userId, handle);
-  }
-
-  private cancelHold(userId: string): void {
-    const handle = this.graceTimers.get(userId);
-    if (handle === undefined) return;
-    this.scheduler.clear(handle);
-    this.graceTimers.delete(userId);
   }
 }
 

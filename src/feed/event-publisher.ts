@@ -90,10 +90,6 @@ export class EventPublisher {
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
-  get backlog(): number {
-    return this.pending;
-  }
-
   /** Starts one publish; resolves once later ones can no longer overtake it. */
   private publishOne(event: FeedEvent): Promise<void> {
     const topic = event.kind === 'user' ? this.topics.user(event.event.id) : this.topics.group(event.event.groupId);

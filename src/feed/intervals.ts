@@ -128,13 +128,6 @@ export class IntervalAggregator {
     this.timer = undefined;
   }
 
-  /** Groups currently in interval mode. */
-  get largeGroups(): number {
-    let n = 0;
-    for (const watch of this.groups.values()) if (watch.pending) n++;
-    return n;
-  }
-
   /** true: pass the event on; an interval event: publish it, then the event; undefined: absorbed. */
   private group(event: GroupEvent): true | IntervalEvent | undefined {
     let watch = this.groups.get(event.groupId);

@@ -76,11 +76,6 @@ export class WebhookFeed {
     }
   }
 
-  /** Events held for receiver `index` (tests, metrics). */
-  queued(index: number): number {
-    return this.deliveries[index]?.queue.length ?? 0;
-  }
-
   /** Gives pending batches up to `webhookShutdownMs` to go out; what is left is dropped and logged. */
   async close(): Promise<void> {
     await Promise.all(this.deliveries.map((delivery) => delivery.close(this.shutdownMs)));

@@ -1,5 +1,5 @@
-import type { UserData } from '../core/events.js';
 import { errorBody } from '../protocol/errors.js';
+import type { GroupHereNowResult, GroupOnlineCountResult, HereNowResult, Member, UserData, WhereNowResult } from '../protocol/payloads.js';
 import { invalidIdReason } from '../protocol/ids.js';
 import type { PresenceTracker } from '../core/tracker.js';
 import { silentLogger, type Logger } from '../log/logger.js';
@@ -38,34 +38,7 @@ export interface QueryError {
   content: string;
 }
 
-export interface Member {
-  id: string;
-  online: boolean;
-  data: UserData;
-  /** The seq of the user's last event (0 when none is known): a client drops events at or below it. */
-  seq: number;
-  /** Offline users seen online before: when they last went offline (ms since the epoch). */
-  lastSeen?: number;
-}
-
-export interface HereNowResult {
-  users: Member[];
-}
-export interface GroupHereNowResult {
-  groupId: string;
-  total: number;
-  onlineCount: number;
-  offset: number;
-  limit: number;
-  members: Member[];
-}
-export interface GroupOnlineCountResult {
-  counts: Record<string, number>;
-}
-export interface WhereNowResult {
-  userId: string;
-  groups: string[];
-}
+export type { GroupHereNowResult, GroupOnlineCountResult, HereNowResult, Member, WhereNowResult } from '../protocol/payloads.js';
 
 /**
  * A method's answer. `known` is false when the model knows nothing of what was asked about (a user it

@@ -149,14 +149,6 @@ export class RedisStore implements PresenceStore {
     return new Map(groupIds.map((id, i) => [id, Number(results[i]?.[1] ?? 0)]));
   }
 
-  async activeUserIds(): Promise<string[]> {
-    const ids = new Set<string>();
-    for (const node of await this.redis.smembers(this.keys.nodes())) {
-      for (const userId of Object.values(await this.redis.hgetall(this.keys.nodeConnections(node)))) ids.add(userId);
-    }
-    return [...ids];
-  }
-
   /** Connections the index holds for one node: client id -> user id. */
   async nodeConnections(node: string): Promise<Map<string, string>> {
     return new Map(Object.entries(await this.redis.hgetall(this.keys.nodeConnections(node))));
