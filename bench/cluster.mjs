@@ -38,3 +38,25 @@ export async function startRedisServer() {
 
 /** `presence-bridge serve --redis URL` as a bench target. */
 export const productWithRedis = (redis) => (options) => startProductWith(['--redis', redis.url, '--node-id', 'bench'], { ...options, label: options.label ?? 'product-redis' });
+
+/**
+ * Two `serve --redis` nodes of one cluster as one bench target: `ports` for a generator that connects
+ * round-robin, CPU of both nodes summed (each node's part kept), `pids` for the node-death row.
+ */
+export const twoNodes = (redis, extra = []) => async (options) => {
+  const ids = ['bench-a', 'bench-b'];
+  const nodes = await Promise.all(
+    ids.map((id) => startProductWith(['--redis', redis.url, '--node-id', id, ...extra], { ...options, label: `${options.label ?? 'product-redis'}-${id}` })),
+  );
+  return {
+    name: `2 x presence-bridge serve --redis ${extra.join(' ')}`.trim(),
+    port: nodes[0].port,
+    ports: nodes.map((n) => n.port),
+    pids: nodes.map((n) => n.pid),
+    cpu: async () => {
+      const probes = await Promise.all(nodes.map((n) => n.memory()));
+      return { total: probes.reduce((s, p) => s + p.cpuMs, 0), parts: Object.fromEntries(ids.map((id, i) => [id, probes[i].cpuMs])) };
+    },
+    stop: () => Promise.all(nodes.map((n) => n.stop())),
+  };
+};

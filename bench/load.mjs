@@ -135,7 +135,12 @@ async function closeClient(conn, id, { announce }) {
 }
 
 // 1. Churn: concurrency workers connect/disconnect as fast as they can; a watcher counts onlines.
-async function churn({ port, flavor, announce, auth, concurrency, durationMs }) {
+// `ports` (cluster scenario): several nodes of one cluster, the workers dealt out round-robin, so each
+// client id stays on one node; the watcher sits on the first. (Dealing each connection to the next node
+// instead makes a reconnect that overtakes the old node's disconnect a cross-node move of the client id,
+// rightly announced as nothing: no offline, no online, and the one-online-per-cycle count breaks.)
+async function churn({ port, ports, flavor, announce, auth, concurrency, durationMs }) {
+  const portOf = (worker) => (ports ? ports[worker % ports.length] : port);
   const watching = flavor !== 'none';
   const watcher = watching ? await Watcher.open(port, 'bench-churn-watcher', [watchFilter(flavor)], false, watcherLogin(auth, flavor)) : null;
   let cycles = 0;
@@ -147,7 +152,7 @@ async function churn({ port, flavor, announce, auth, concurrency, durationMs }) 
     Array.from({ length: concurrency }, async (_, w) => {
       const id = `ch-${w}`;
       while (performance.now() < deadline) {
-        const conn = await openClient(port, id, { announce, auth });
+        const conn = await openClient(portOf(w), id, { announce, auth });
         await closeClient(conn, id, { announce });
         cycles++;
       }
@@ -350,7 +355,28 @@ async function storm({ port, flavor, members, watchers, spreadMs }) {
   };
 }
 
-const scenarios = { churn, latency, loss, memory, storm };
+// 6. Node death (cluster): `users` clients on the node at `deadPort`, a watcher on the node at `port`;
+// at phase 'ready' the bench kills -9 the first node; the result has when each offline arrived
+// (epoch ms, the bench's clock), to be set against the moment of the kill.
+async function nodeDeath({ port, deadPort, users, concurrency }, phase) {
+  const watcher = await Watcher.open(port, 'bench-death-watcher', ['presence/user/+'], true, {}, 'nd-');
+  const arrivals = [];
+  const reasons = {};
+  watcher.onEvent = (key, _at, event) => {
+    if (event.action !== 'offline' || !String(event.id).startsWith('nd-')) return;
+    arrivals.push(Date.now());
+    reasons[event.reason] = (reasons[event.reason] ?? 0) + 1;
+  };
+  await pool(users, concurrency, (i) => connectRetrying(deadPort, { clientId: `nd-${i}`, username: `nd-${i}` }));
+  const online = await until(() => watcher.count('online') >= users, 30_000);
+  await phase('ready');
+  const complete = await until(() => arrivals.length >= users, 60_000);
+  await sleep(500); // anything more (a repeat) would arrive now
+  await watcher.conn.end();
+  return { users, online, complete, offlines: arrivals.length, reasons, firstAt: Math.min(...arrivals), lastAt: Math.max(...arrivals) };
+}
+
+const scenarios = { churn, latency, loss, memory, storm, nodeDeath };
 
 process.on('message', async (message) => {
   if (message?.type !== 'run') return;

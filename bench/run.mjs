@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { BenchUsageError, parseBenchArgs, SCENARIOS as ALL, USAGE } from './args.mjs';
 import { ROOT, attachAvailable, mosquittoPasswdPath, mosquittoPath, startAttach, startBareAedes, startMosquitto, startProduct } from './targets.mjs';
 import { writeDocs } from './report.mjs';
-import { productWithRedis, redisServerPath, startRedisServer } from './cluster.mjs';
+import { productWithRedis, redisServerPath, startRedisServer, twoNodes } from './cluster.mjs';
 
 let parsed;
 try {
@@ -96,7 +96,7 @@ async function against(start, label, scenario, options, onPhase, args = []) {
     const before = !onPhase && cpu ? await cpu() : undefined;
     const logsBefore = target.logCounts?.();
     const countsBefore = await target.bridgeCounts?.();
-    const result = await generate(scenario, { port: target.port, ...options }, onPhase && ((phase) => onPhase(phase, target)));
+    const result = await generate(scenario, { port: target.port, ...(target.ports && { ports: target.ports }), ...options }, onPhase && ((phase) => onPhase(phase, target)));
     if (countsBefore) {
       // What the bridge itself published (acknowledged by Mosquitto) versus what the watcher received,
       // and the end state once every client has left: no user may be left online (no offline lost).
@@ -337,6 +337,7 @@ async function clusterScenario() {
     const opts = { ...PRODUCT, concurrency: sizes.concurrency, durationMs: sizes.churnMs };
     const memory = [];
     const clustered = [];
+    const pairs = [];
     let commands = 0;
     for (let round = 0; round < sizes.rounds; round++) {
       memory.push(await against(startProduct, 'memory', 'churn', opts));
@@ -344,6 +345,8 @@ async function clusterScenario() {
       const before = redis.commands();
       clustered.push(await against(productWithRedis(redis), 'redis', 'churn', opts));
       commands += redis.commands() - before;
+      redis.flush();
+      pairs.push(await against(twoNodes(redis), '2-nodes', 'churn', opts));
     }
     const total = (runs, field) => runs.reduce((s, r) => s + r[field], 0);
     const rate = (runs) => Math.round((total(runs, 'cycles') / total(runs, 'seconds')) * 10) / 10;
@@ -353,9 +356,36 @@ async function clusterScenario() {
     emit({ scenario: 'cluster', metric: 'cycles per second, one node with --redis vs in memory (ratio: median of paired rounds)', unit: 'cycles/s', product: rate(clustered), anchor: rate(memory), ratio: median, target: 'ratio >= 0.7', pass: median >= 0.7, sizes: sz, runs: { product: clustered, anchor: memory, pairedRatios: paired } });
     const cpu = (runs) => Math.round((total(runs, 'brokerCpuMs') / total(runs, 'cycles')) * 1000) / 1000;
     emit({ scenario: 'cluster', metric: 'node CPU per cycle, --redis vs in memory (Redis itself not counted)', unit: 'ms', product: cpu(clustered), anchor: cpu(memory), ratio: ratio(cpu(clustered), cpu(memory)), target: null, pass: null, sizes: sz });
+    const pairedTwo = pairs.map((run, i) => run.cyclesPerSec / clustered[i].cyclesPerSec).sort((x, y) => x - y);
+    const medianTwo = Math.round(pairedTwo[Math.floor((pairedTwo.length - 1) / 2)] * 1000) / 1000;
+    emit({ scenario: 'cluster', metric: 'cycles per second, 2 nodes behind a round-robin generator vs 1 node (both --redis; ratio: median of paired rounds)', unit: 'cycles/s', product: rate(pairs), anchor: rate(clustered), ratio: medianTwo, target: null, pass: total(pairs, 'deliveredEvents') === total(pairs, 'expectedEvents'), sizes: { ...sz, cpus: availableParallelism() }, runs: { product: pairs, anchor: clustered, pairedRatios: pairedTwo } });
+    emit({ scenario: 'cluster', metric: 'CPU per cycle, 2 nodes (both summed) vs 1 node, --redis (Redis itself not counted)', unit: 'ms', product: cpu(pairs), anchor: cpu(clustered), ratio: ratio(cpu(pairs), cpu(clustered)), target: null, pass: null, sizes: sz });
     emit({ scenario: 'cluster', metric: 'Redis commands per cycle (pipelined and scripted ones count each)', unit: 'commands', product: Math.round((commands / total(clustered, 'cycles')) * 10) / 10, anchor: null, ratio: null, target: null, pass: null, sizes: sz });
+    redis.flush();
+    await nodeDeathRow(redis);
   } finally {
     redis.stop();
+  }
+}
+
+/** kill -9 one of two nodes holding `users` connections: time until each offline (`node_down`) reached a watcher on the other. */
+async function nodeDeathRow(redis) {
+  const nodeTimeoutMs = 2000;
+  const users = flags.smoke ? 10 : 200;
+  const target = await twoNodes(redis, ['--node-timeout', String(nodeTimeoutMs)])({ profileDir, label: 'node-death' });
+  let killedAt = 0;
+  try {
+    const [deadPort, port] = target.ports;
+    const result = await generate('nodeDeath', { port, deadPort, users, concurrency: 20 }, async () => {
+      killedAt = Date.now();
+      process.kill(target.pids[0], 'SIGKILL');
+    });
+    const last = result.lastAt - killedAt;
+    const goal = nodeTimeoutMs + 1000;
+    const exact = result.complete && result.offlines === users && result.reasons.node_down === users;
+    emit({ scenario: 'cluster', metric: `node death -> offline at a watcher on the other node (kill -9, --node-timeout ${nodeTimeoutMs}; product: last offline, anchor: first)`, unit: 'ms', product: last, anchor: result.firstAt - killedAt, ratio: null, target: `<= ${goal} (node-timeout + 1 s), each user offline once with node_down`, pass: exact && last <= goal, sizes: { users, nodeTimeoutMs }, detail: result });
+  } finally {
+    await target.stop();
   }
 }
 

@@ -1,5 +1,6 @@
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
-import { authenticationConfigured, ConfigError, isLoopback, type ServeConfig } from './config.js';
+import { authenticationConfigured, ConfigError, type ServeConfig } from './config.js';
+import { isLoopback } from './config/loopback.js';
 import { createSecurity, type SecurityExtras } from './auth/security.js';
 import { PresenceBroker } from './broker/presence-broker.js';
 import { serveQueries } from './broker/query.js';

@@ -5,6 +5,7 @@ import t, { type Test } from 'tap';
 import { device } from './fixtures/announce.js';
 import { link } from './fixtures/link.js';
 import { attach } from './fixtures/bridge.js';
+import { ManualClock } from './fixtures/clock.js';
 import { mosquitto, type TestMosquitto } from './fixtures/mosquitto.js';
 import { client, Inbox, once, subscribe, type Received } from './fixtures/mqtt.js';
 
@@ -27,7 +28,9 @@ t.test('a stale will replayed after a reconnect is ignored, and the live birth s
   // Mosquitto publishes the old connection's will at a takeover, before the new birth; the takeover
   // window keeps that from being an offline/online pair (docs/attach.md). A grace window on top, as
   // some deployments run, must not change how stale announcements are handled.
-  const { running } = await attach(t, broker, { graceMs: 1500 });
+  // The grace holds (and takeover windows) run on the test's clock: the window is crossed by moving it.
+  const clock = new ManualClock();
+  const { running } = await attach(t, broker, { graceMs: 1500 }, { scheduler: clock });
   const events = await watch(t, broker);
   const first = await device(t, broker.url, broker.as('alice'), 'alice-1');
   t.equal(describe(await events.next('alice online')), 'alice online');
@@ -49,6 +52,8 @@ t.test('a stale will replayed after a reconnect is ignored, and the live birth s
   t.equal((await spy.next('the live birth restored again')).json.epoch, second.epoch);
   t.match(await running.tracker.user('alice'), { online: true, connections: 1 });
   await second.end();
+  await clock.scheduled.find((ms) => ms === 1500, 'the real offline to be held for the grace window');
+  clock.fire(1500);
   t.equal(describe(await events.next('alice offline')), 'alice offline', 'no offline/online pair before the real end');
   t.same(events.unread(), []);
 });

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { device } from './fixtures/announce.js';
 import { attach } from './fixtures/bridge.js';
-import { FakeClock } from './fixtures/clock.js';
+import { ManualClock } from './fixtures/clock.js';
 import { forEachMode } from './fixtures/modes.js';
 import { mosquitto } from './fixtures/mosquitto.js';
 import { client, Inbox, subscribe, type Received } from './fixtures/mqtt.js';
@@ -38,7 +38,7 @@ forEachMode(t, 'a takeover (same client id, first socket still open) is no offli
 t.test('attach: a will is held for the takeover window (under 1 s by default); a marked graceful offline is not', async (t) => {
   const broker = await mosquitto(t);
   if (!broker) return;
-  const clock = new FakeClock();
+  const clock = new ManualClock();
   const { running } = await attach(t, broker, {}, { scheduler: clock });
   t.ok(running.bridge.takeovers.windowMs > 0 && running.bridge.takeovers.windowMs <= 1000, 'the default window is at most 1 s');
   const events = new Inbox(await client(t, broker.url, { ...broker.as('watcher'), clientId: 'watcher-1' }));
@@ -48,8 +48,8 @@ t.test('attach: a will is held for the takeover window (under 1 s by default); a
   t.equal(describe(await events.next('alice online')), 'alice online');
   alice.kill();
   // the will reached the bridge once a timer of the window is pending; the offline waits for it
-  await waitFor(() => clock.pending > 0, 'the will to reach the bridge');
-  t.same(clock.delays(), [running.bridge.takeovers.windowMs]);
+  await waitFor(() => clock.pending().length > 0, 'the will to reach the bridge');
+  t.same(clock.pending(), [running.bridge.takeovers.windowMs]);
   await running.tracker.settled();
   t.match(await running.tracker.user('alice'), { online: true }, 'still online during the window');
   clock.advance(running.bridge.takeovers.windowMs);
@@ -60,7 +60,7 @@ t.test('attach: a will is held for the takeover window (under 1 s by default); a
   t.equal(describe(await events.next('bob online')), 'bob online');
   await bob.disconnect();
   t.equal(describe(await events.next('bob offline')), 'bob offline');
-  t.equal(clock.pending, 0, 'no timer for a graceful offline');
+  t.equal(clock.pending().length, 0, 'no timer for a graceful offline');
 });
 
 t.test('attach churn mixing takeovers, wills and graceful ends: every user ends offline (no offline is lost)', async (t) => {

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { writeUsersFile } from './fixtures/auth.js';
 import { client, Inbox, once, refusedCode, subscribe } from './fixtures/mqtt.js';
-import { FakeClock } from './fixtures/clock.js';
+import { ManualClock } from './fixtures/clock.js';
 import { waitFor as waitForCondition } from './fixtures/raw-sessions.js';
 import { serve } from './fixtures/server.js';
 
@@ -79,7 +79,7 @@ t.test('a persistent session is resumed only by its own user', async (t) => {
 
 t.test('a persistent session that expires frees its client id (the record lives as long as the session)', async (t) => {
   const usersFile = await writeUsersFile(join(t.testdir(), 'users.json'), USERS);
-  const clock = new FakeClock();
+  const clock = new ManualClock();
   const { server, mqttUrl } = await serve(t, { usersFile, persistentSessionExpiry: 3600 }, { scheduler: clock });
   const alice = await client(t, mqttUrl, { clientId: 'alice-sess', clean: false, ...creds('alice') });
   await alice.endAsync();

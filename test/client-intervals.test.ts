@@ -2,10 +2,11 @@ import t from 'tap';
 import type { PresenceClient } from '../src/client/index.js';
 import { Recorder } from './fixtures/client.js';
 import { forEachMode, type Mode } from './fixtures/modes.js';
-import { ManualScheduler, until } from './fixtures/scheduler.js';
+import { ManualClock } from './fixtures/clock.js';
+import { until } from './fixtures/scheduler.js';
 
 const GROUP = 'big';
-const scheduler = new ManualScheduler();
+const scheduler = new ManualClock();
 
 async function modelHas(mode: Mode, id: string, check: (u: { online: boolean; groups: string[] } | undefined) => boolean, label: string) {
   await until(async () => check(await mode.tracker.user(id)), label);
@@ -41,7 +42,7 @@ forEachMode(
     await join('m4');
     await members.m1!.disconnect();
     await modelHas(mode, 'm1', (u) => u?.online === false, 'm1 offline');
-    scheduler.fire();
+    scheduler.fireAll();
     const expanded = [brief((await events.next()).payload), brief((await events.next()).payload), brief((await events.next()).payload)];
     t.same(expanded, ['join:m3:3', 'join:m4:3', 'offline:m1:3'], 'one event per listed user, each with the interval count');
     t.same(roster(watcher), ['m1:off', 'm2:on', 'm3:on', 'm4:on'], 'the roster follows');
@@ -54,7 +55,7 @@ forEachMode(
       await members[id]!.disconnect();
       await modelHas(mode, id, (u) => u?.online === false, `${id} offline`);
     }
-    scheduler.fire();
+    scheduler.fireAll();
     const listed = [brief((await events.next()).payload), brief((await events.next()).payload), brief((await events.next()).payload)];
     t.same(listed, ['join:m5:3', 'join:m6:3', 'offline:m2:3'], 'the listed ids only');
     await until(() => roster(watcher).includes('m3:off'), 'the roster re-read after a truncated interval');

@@ -1,11 +1,11 @@
 import t from 'tap';
 import type { GroupEvent, PresenceEvent } from '../src/core/events.js';
 import { IntervalAggregator, type FeedEvent } from '../src/feed/intervals.js';
-import { ManualScheduler } from './fixtures/scheduler.js';
+import { ManualClock } from './fixtures/clock.js';
 
 /** The stage alone, fed the model's event shapes; the store's member count is given. */
 function stage(members: number, announceMax = 2) {
-  const scheduler = new ManualScheduler();
+  const scheduler = new ManualClock();
   const out: FeedEvent[] = [];
   const agg = new IntervalAggregator(
     { announceMax, intervalMs: 1000, intervalMaxIds: 100, scheduler, memberCount: async () => members },
@@ -28,7 +28,7 @@ t.test('an interval whose changes all cancel out publishes nothing', async (t) =
   send('online', 'a', 3);
   send('leave', 'b', 3);
   send('join', 'b', 3);
-  scheduler.fire();
+  scheduler.fireAll();
   t.same(out, [], 'flaps and a leave-and-rejoin are in no list, and the count is as it was');
 });
 
@@ -39,11 +39,11 @@ t.test('update and unknown actions: no membership or online change, never a cras
   out.length = 0;
   send('update', 'a', 3);
   send('somethingNew', 'c', 3);
-  scheduler.fire();
+  scheduler.fireAll();
   t.same(out, [], 'absorbed, listed nowhere');
   send('offline', 'a', 2);
   send('update', 'a', 2);
-  scheduler.fire();
+  scheduler.fireAll();
   t.equal(out.length, 1);
   const e = out[0]!.event as unknown as Record<string, unknown>;
   t.same([e.offline, e.groupOnlineCount], [['a'], 2], 'an update after an offline keeps the offline');

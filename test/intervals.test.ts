@@ -2,7 +2,8 @@ import t from 'tap';
 import type { PresenceClient } from '../src/client/index.js';
 import { forEachMode, type Mode } from './fixtures/modes.js';
 import type { Inbox, Received } from './fixtures/mqtt.js';
-import { ManualScheduler, until } from './fixtures/scheduler.js';
+import { ManualClock } from './fixtures/clock.js';
+import { until } from './fixtures/scheduler.js';
 
 const MEMBERS = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6'];
 const GROUP = 'big';
@@ -35,7 +36,7 @@ async function modelHas(mode: Mode, id: string, check: (u: { online: boolean; gr
   await mode.tracker.settled();
 }
 
-const scheduler = new ManualScheduler();
+const scheduler = new ManualClock();
 
 forEachMode(
   t,
@@ -58,7 +59,7 @@ forEachMode(
     }
 
     await join('m4');
-    scheduler.fire();
+    scheduler.fireAll();
     let event = await nextGroup(watch, users, 'the first interval');
     t.same(brief(event), { interval: true, joined: ['m4'], left: [], online: [], offline: [], count: 4 }, 'past the limit: the join that crossed it is in the first interval, not announced alone');
     t.ok(users.includes('online:m4'), 'user events are unchanged');
@@ -70,18 +71,18 @@ forEachMode(
     await modelHas(mode, 'm1', (u) => u?.online === true, 'm1 back');
     await clients.m2!.disconnect();
     await modelHas(mode, 'm2', (u) => u?.online === false, 'm2 offline');
-    scheduler.fire();
+    scheduler.fireAll();
     event = await nextGroup(watch, users, 'the flap interval');
     t.same(brief(event), { interval: true, joined: [], left: [], online: [], offline: ['m2'], count: 3 }, 'a flap inside one interval is in no list');
     t.ok(users.includes('offline:m1') && users.includes('offline:m2'), 'every user event still goes out');
     await exactCount(event);
 
-    scheduler.fire();
+    scheduler.fireAll();
     await join('m5');
     await join('m6');
     await clients.m3!.disconnect();
     await modelHas(mode, 'm3', (u) => u?.online === false, 'm3 offline');
-    scheduler.fire();
+    scheduler.fireAll();
     event = await nextGroup(watch, users, 'the truncated interval');
     t.same(brief(event), { interval: true, joined: ['m5', 'm6'], left: [], online: [], offline: [], count: 4, truncated: true }, 'cut at --interval-max-ids, and says so');
     t.same(Object.keys(event.seqs as object).sort(), ['m5', 'm6'], 'a seq for each listed user');
@@ -89,7 +90,7 @@ forEachMode(
 
     await clients.m5!.unsubscribeGroup({ groupIds: [GROUP] });
     await modelHas(mode, 'm5', (u) => !u?.groups.includes(GROUP), 'm5 gone from the group');
-    scheduler.fire();
+    scheduler.fireAll();
     event = await nextGroup(watch, users, 'the leave interval');
     t.same(brief(event), { interval: true, joined: [], left: ['m5'], online: [], offline: [], count: 3 }, 'a leave is listed');
     await exactCount(event);
@@ -104,7 +105,7 @@ forEachMode(
 
     await connect('m2');
     t.equal(brief(await nextGroup(watch, users, "m2's online")), 'online:m2:2', 'under the limit again: per-member events');
-    scheduler.fire();
+    scheduler.fireAll();
 
     const metrics = await (await fetch(`${mode.httpUrl}/metrics`)).text();
     t.match(metrics, /presence_interval_events_total 5\b/, 'interval events counted');
@@ -130,7 +131,7 @@ forEachMode(
       await c.subscribeGroup({ groupIds: [GROUP] });
       t.equal(brief(await nextGroup(watch, users, `${id}'s join`)), `join:${id}:${i + 1}`);
     }
-    t.equal(scheduler.pending, 0, 'no interval timer');
+    t.equal(scheduler.pending().length, 0, 'no interval timer');
   },
   { users: MEMBERS, serve: { announceMax: 0 }, attach: { announceMax: 0 }, feed: { scheduler } },
 );

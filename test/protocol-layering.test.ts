@@ -43,7 +43,10 @@ const forbidden: Record<string, RegExp> = {
   'attach/': /^\.\.\/broker\//,
   'queries/': /^\.\.\/(broker|attach|http)\//,
   'feed/': /^\.\.\/(broker|attach|queries|http)\//,
-  'auth/': /^\.\.\/(broker|attach|queries|http|feed)\//,
+  // auth reads its own keys (auth/config.ts), never the serve config that spreads them: no config <-> auth cycle.
+  'auth/': /^\.\.\/(broker|attach|queries|http|feed)\/|^\.\.\/config\.js$/,
+  // The config machinery shared by serve and attach sits below both modes: it knows the parts' keys, no adapter.
+  'config/': /^\.\.\/(broker|attach|http|auth|store|cli|serve|config)\b/,
 };
 
 for (const [dir, arrow] of Object.entries(forbidden)) {

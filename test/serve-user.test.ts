@@ -1,6 +1,8 @@
 import t from 'tap';
+import { ManualClock } from './fixtures/clock.js';
 import { client, Inbox, refusedCode, subscribe, watcher } from './fixtures/mqtt.js';
 import { RawClient } from './fixtures/raw.js';
+import { until } from './fixtures/scheduler.js';
 import { serve } from './fixtures/server.js';
 
 t.test('online on the first connection, offline on the last; a second device changes nothing', async (t) => {
@@ -213,19 +215,26 @@ t.test('seq strictly increases per user across user and group events', async (t)
 });
 
 t.test('grace window: an offline followed by a return in time emits nothing at all', async (t) => {
-  const { mqttUrl } = await serve(t, { graceMs: 1500 });
+  // The grace holds run on the test's clock (the broker's scheduler): the window is crossed by moving
+  // the clock, not by sleeping through it.
+  const clock = new ManualClock();
+  const { mqttUrl } = await serve(t, { graceMs: 1500 }, { scheduler: clock });
   const watch = await watcher(t, mqttUrl);
   const first = await client(t, mqttUrl, { clientId: 'lee-1', username: 'lee' });
   await subscribe(first, 'group/g');
   await watch.next('lee online');
   await watch.next('lee joins g');
   first.stream.destroy();
+  await clock.scheduled.find((ms) => ms === 1500, 'the offline to be held for the grace window');
   const back = await client(t, mqttUrl, { clientId: 'lee-2', username: 'lee' });
+  await until(() => clock.pending().length === 0, 'the return to cancel the hold');
   // Outlast the window: the marker comes after it, so a held-back offline would have arrived first.
-  await new Promise((resolve) => setTimeout(resolve, 1700));
+  clock.advance(1700);
   await client(t, mqttUrl, { clientId: 'marker' });
   t.equal((await watch.next('marker online')).topic, 'presence/user/marker', 'no offline/online for lee');
   await back.endAsync();
+  await clock.scheduled.find((ms) => ms === 1500, 'the real offline to be held');
+  clock.fire(1500);
   const offline = await watch.next('the real offline, after the window');
   t.match(offline.json, { id: 'lee', action: 'offline', reason: 'disconnect' });
   t.match((await watch.next('group offline')).json, { groupId: 'g', action: 'offline', groupOnlineCount: 0 });

@@ -8,7 +8,7 @@ import { connect, type MqttClient } from 'mqtt';
 import type { Test } from 'tap';
 import t from 'tap';
 import { resolveServeConfig } from '../src/config.js';
-import { FakeClock } from './fixtures/clock.js';
+import { ManualClock } from './fixtures/clock.js';
 import { client, WAIT_MS } from './fixtures/mqtt.js';
 import { waitFor } from './fixtures/raw-sessions.js';
 import { serve } from './fixtures/server.js';
@@ -35,7 +35,7 @@ async function publishNews(t: Test, url: string, topics: string[]): Promise<void
 }
 
 t.test('a persistent session away longer than the expiry loses its subscriptions and queue', async (t) => {
-  const clock = new FakeClock();
+  const clock = new ManualClock();
   const { server, mqttUrl, logs } = await serve(t, { persistentSessionExpiry: HOUR }, { scheduler: clock });
   const broker = server.broker;
   const first = await persistent(t, mqttUrl, 'sleeper');
@@ -64,7 +64,7 @@ t.test('a persistent session away longer than the expiry loses its subscriptions
 });
 
 t.test('a client back before the expiry keeps its session; the clock starts again when it leaves', async (t) => {
-  const clock = new FakeClock();
+  const clock = new ManualClock();
   const { server, mqttUrl } = await serve(t, { persistentSessionExpiry: HOUR }, { scheduler: clock });
   const broker = server.broker;
   const first = await persistent(t, mqttUrl, 'commuter');
@@ -88,22 +88,22 @@ t.test('a client back before the expiry keeps its session; the clock starts agai
 });
 
 t.test('off by default; clean sessions never get a timer; the setting is validated', async (t) => {
-  const clock = new FakeClock();
+  const clock = new ManualClock();
   const { server, mqttUrl } = await serve(t, {}, { scheduler: clock });
   const s = await persistent(t, mqttUrl, 'forever');
   await s.c.subscribeAsync('news/#', { qos: 1 });
   await s.c.endAsync();
   const c = await client(t, mqttUrl, { clientId: 'clean-one' });
   await c.endAsync();
-  t.equal(clock.pending, 0, 'no timer without an expiry');
+  t.equal(clock.pending().length, 0, 'no timer without an expiry');
   t.equal(server.broker.sessionExpiry.pending, 0);
   t.equal(resolveServeConfig({ persistentSessionExpiry: 86_400 }).persistentSessionExpiry, 86_400);
   t.throws(() => resolveServeConfig({ persistentSessionExpiry: -1 }), /persistentSessionExpiry/);
   t.throws(() => resolveServeConfig({ persistentSessionExpiry: 1.5 }), /persistentSessionExpiry/);
 
-  const clock2 = new FakeClock();
+  const clock2 = new ManualClock();
   const other = await serve(t, { persistentSessionExpiry: 60 }, { scheduler: clock2 });
   const cl = await client(t, other.mqttUrl, { clientId: 'clean-two' });
   await cl.endAsync();
-  t.equal(clock2.pending, 0, 'a clean session ends with its connection: no timer');
+  t.equal(clock2.pending().length, 0, 'a clean session ends with its connection: no timer');
 });

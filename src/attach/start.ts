@@ -34,6 +34,7 @@ export async function startAttach(config: AttachConfig, log: Logger, feed: FeedH
   const topics = new Topics({ prefix: config.prefix, groupPrefix: config.groupPrefix });
   const tracker = new PresenceTracker({
     graceMs: config.graceMs,
+    scheduler: feed.scheduler,
     onError: (error) => log.error('presence change failed', { error }),
   });
   // Created first, as the bridge reports to it; its gauges read the tracker only when scraped.

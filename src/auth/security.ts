@@ -1,9 +1,11 @@
 import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigError, DEFAULT_SERVE_CONFIG, type ServeConfig } from '../config.js';
+import { ConfigError } from '../config/error.js';
+import { isLoopback } from '../config/loopback.js';
 import type { UserData } from '../core/events.js';
 import type { Logger } from '../log/logger.js';
 import { refusal, refused, type Refusal, type Result } from '../log/refusals.js';
+import { DEFAULT_AUTH_CONFIG, DEFAULT_LIMITS, type AuthConfig } from './config.js';
 import { authenticateWith, type AuthOutcome, type Authenticator, type Credentials } from './authenticator.js';
 import { JoinReservations } from './join-reservations.js';
 import { JwtAuthenticator } from './jwt.js';
@@ -25,22 +27,12 @@ export interface SecurityOptions {
   log: Logger;
 }
 
-/** The limits' defaults are the config's, so a broker built without a config behaves like `serve`. */
-export const DEFAULT_LIMITS: Limits = {
-  maxConnectionsPerUser: DEFAULT_SERVE_CONFIG.maxConnectionsPerUser,
-  maxGroupsPerUser: DEFAULT_SERVE_CONFIG.maxGroupsPerUser,
-  maxMembersPerGroup: DEFAULT_SERVE_CONFIG.maxMembersPerGroup,
-  maxUserIdsPerSubscribe: DEFAULT_SERVE_CONFIG.maxUserIdsPerSubscribe,
-  maxPacketBytes: DEFAULT_SERVE_CONFIG.maxPacketBytes,
-  connectRatePerIp: DEFAULT_SERVE_CONFIG.connectRatePerIp,
-  connectBurstPerIp: DEFAULT_SERVE_CONFIG.connectBurstPerIp,
-};
-
+/** The defaults are the config's (src/auth/config.ts), so a broker built without a config behaves like `serve`. */
 const DEFAULT_LOGIN_THROTTLE: LoginThrottleOptions = {
-  failuresPerAccount: DEFAULT_SERVE_CONFIG.loginFailuresPerAccount,
-  failuresPerAddress: DEFAULT_SERVE_CONFIG.loginFailuresPerIp,
-  backoffMs: DEFAULT_SERVE_CONFIG.loginBackoffMs,
-  backoffMaxMs: DEFAULT_SERVE_CONFIG.loginBackoffMaxMs,
+  failuresPerAccount: DEFAULT_AUTH_CONFIG.loginFailuresPerAccount,
+  failuresPerAddress: DEFAULT_AUTH_CONFIG.loginFailuresPerIp,
+  backoffMs: DEFAULT_AUTH_CONFIG.loginBackoffMs,
+  backoffMaxMs: DEFAULT_AUTH_CONFIG.loginBackoffMaxMs,
 };
 
 /**
@@ -95,7 +87,7 @@ export class Security {
   /** Takes a connect token for the address; false when it is connecting too fast. */
   admitConnectFrom(address: string | undefined): boolean {
     if (address === undefined) return true;
-    if (this.exemptLoopback && isLoopbackAddress(address)) return true;
+    if (this.exemptLoopback && isLoopback(address)) return true;
     return this.rate.take(address);
   }
 
@@ -212,11 +204,6 @@ export class Security {
   }
 }
 
-export function isLoopbackAddress(address: string): boolean {
-  const plain = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return plain === '::1' || /^127\.\d+\.\d+\.\d+$/.test(plain);
-}
-
 export interface SecurityExtras {
   authenticators?: Authenticator[];
   policy?: PolicyFactory;
@@ -225,7 +212,7 @@ export interface SecurityExtras {
 }
 
 /** Builds the configured security: authenticators (tokens first, then the users file), policy, limits. */
-export async function createSecurity(config: ServeConfig, log: Logger, extras: SecurityExtras = {}): Promise<Security> {
+export async function createSecurity(config: AuthConfig, log: Logger, extras: SecurityExtras = {}): Promise<Security> {
   const authenticators: Authenticator[] = [...(extras.authenticators ?? [])];
   if (config.jwtSecret !== undefined || config.jwtSecretFile !== undefined || config.jwtPublicKeyFile !== undefined) {
     if (config.jwtSecret !== undefined && config.jwtSecretFile !== undefined) {

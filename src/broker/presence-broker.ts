@@ -12,7 +12,8 @@ import { authenticate } from './authenticate.js';
 import type { BrokerContext } from './context.js';
 import { EventPublisher, aedesSender } from '../feed/event-publisher.js';
 import { DEFAULT_INTERVAL_CONFIG } from '../feed/interval-config.js';
-import { intervalStage, type FeedEvent, type IntervalAggregator, type IntervalStageOptions } from '../feed/intervals.js';
+import { intervalStage, type FeedEvent, type IntervalStageOptions } from '../feed/intervals.js';
+import type { FeedStage } from '../feed/cluster-intervals.js';
 import { capOfflineQueues, type OfflineQueues } from './offline-queue.js';
 import { guardPackets } from './packet-guard.js';
 import { expirePersistentSessions, type SessionExpiry } from './session-expiry.js';
@@ -50,7 +51,7 @@ export interface PresenceBrokerOptions {
   maxInflightMessages?: number;
   /** Milliseconds a persistent session outlives its last connection; 0 (default) = forever. */
   persistentSessionExpiryMs?: number;
-  /** Timers of the broker's own (session expiry); real time unless a test drives them. */
+  /** Timers of the broker's own (session expiry, the tracker's grace holds); real time unless a test drives them. */
   scheduler?: Scheduler;
   /** Data updates per connection per minute (PRODUCT.md "Data updates"); default 30, 0 = no limit. */
   maxUpdatesPerMinute?: number;
@@ -65,6 +66,8 @@ export interface ClusterParts {
   mq: unknown;
   /** Replaces capOfflineQueues, which only works on the memory persistence. */
   capQueues: typeof capOfflineQueues;
+  /** Interval mode across the cluster (src/feed/cluster-intervals.ts) instead of this node's own. */
+  intervals?: (options: IntervalStageOptions, next: (events: FeedEvent[]) => void, delivered: () => Promise<void>) => FeedStage;
 }
 
 /** A live connection of this process, as the presence model knows it. */
@@ -81,7 +84,7 @@ export class PresenceBroker {
   readonly topics: Topics;
   readonly publisher: EventPublisher;
   /** The feed's interval stage: events pass through it on their way to the publisher. */
-  readonly intervals: IntervalAggregator;
+  readonly intervals: FeedStage;
   readonly security: Security;
   /** The persistent sessions' message queues (bounded). */
   readonly offlineQueues: OfflineQueues;
@@ -130,16 +133,17 @@ export class PresenceBroker {
       options.tracker ??
       new PresenceTracker({
         graceMs: options.graceMs,
+        scheduler: options.scheduler,
         trustedData: (userId) => security.trustedData(userId),
         onError: (error) => options.log.error('presence change failed', { error }),
       });
     this.publisher = new EventPublisher(aedesSender(aedes, this.topics), this.topics, options.log, options.onPublished);
     const tracker = this.tracker;
-    this.intervals = intervalStage(
-      { ...DEFAULT_INTERVAL_CONFIG, onError: (error) => options.log.error('interval mode failed', { error }), ...options.intervals },
-      (groupId) => tracker.groupPage(groupId, 0, 0).then((page) => page.total),
-      (events) => this.publisher.publish(events),
-    );
+    const intervalOptions = { ...DEFAULT_INTERVAL_CONFIG, onError: (error: unknown) => options.log.error('interval mode failed', { error }), ...options.intervals };
+    const toPublisher = (events: FeedEvent[]) => this.publisher.publish(events);
+    this.intervals = options.cluster?.intervals
+      ? options.cluster.intervals(intervalOptions, toPublisher, () => this.publisher.drained())
+      : intervalStage(intervalOptions, (groupId) => tracker.groupPage(groupId, 0, 0).then((page) => page.total), toPublisher);
     this.tracker.setEventSink((events) => {
       security.membership.apply(events);
       this.intervals.process(events);
@@ -251,7 +255,7 @@ export class PresenceBroker {
     }
     await this.tracker.flushGrace();
     await this.tracker.settled();
-    this.intervals.stop();
+    await this.intervals.stop();
     await this.publisher.drained();
     await Promise.all(clients.map((client) => flushed(client, 2000)));
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));

@@ -1,4 +1,4 @@
-import { isLoopback } from '../config.js';
+import { isLoopback } from '../config/loopback.js';
 import type { Security } from '../auth/security.js';
 import { apiClosedBecause } from './api.js';
 

@@ -12,6 +12,8 @@ import { ClusterNode } from './cluster-node.js';
 import { ClusterTracker } from './cluster-tracker.js';
 import { capRedisQueues, redisAedes, type RedisAedes } from './redis-aedes.js';
 import { ClusterKeys } from './redis-keys.js';
+import { IntervalRelay } from './interval-relay.js';
+import { ClusterIntervals } from '../feed/cluster-intervals.js';
 import { RedisStore } from './redis-store.js';
 
 /**
@@ -71,6 +73,11 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
       const queues = capRedisQueues(persistence, url, keys, opts, { retryStrategy: options.retryStrategy, enableAutoPipelining: true });
       queueClose = queues.close;
       return queues;
+    },
+    // One node (a lease) publishes every large group's interval events (docs/cluster.md).
+    intervals: (settings, next, delivered) => {
+      const relay = new IntervalRelay(redis, keys, nodeId, Math.max(config.nodeTimeoutMs, 3 * settings.intervalMs));
+      return new ClusterIntervals({ ...settings, relay, delivered }, next);
     },
   };
   let node: ClusterNode | undefined;
