@@ -133,7 +133,7 @@ t.test('every refusal reaches the metric hook with a short, bounded label', asyn
     maxDataBytes: 1024,
     log: silentLogger,
     security: new Security({ log: silentLogger, limits: { maxUserIdsPerSubscribe: 1, maxGroupsPerUser: 1, maxConnectionsPerUser: 1 } }),
-    onRefused: (what, reason) => counted.push(`${what}:${reason}`),
+    onRefused: (what, code) => counted.push(`${what}:${code}`),
   });
   const tcp = createServer((socket) => broker.aedes.handle(socket));
   await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
@@ -148,11 +148,11 @@ t.test('every refusal reaches the metric hook with a short, bounded label', asyn
   t.equal(await refusedCode(url, { clientId: 'a-2', username: 'alice' }), 5);
   await alice.publishAsync('presence/user/bob', '{}', { qos: 1 });
   t.same(counted.sort(), [
-    'connection:too many connections',
+    'connection:too_many_connections',
     'publish:spoofing',
-    'subscribe:too many groups',
-    'subscribe:too many user ids',
-    'subscribe:too many user ids',
+    'subscribe:too_many_groups',
+    'subscribe:too_many_user_ids',
+    'subscribe:too_many_user_ids',
   ]);
 });
 

@@ -47,5 +47,6 @@ t.test('an unbuilt bundle is a clear 503, not a crash', async (t) => {
   const { port } = server.address() as { port: number };
   const res = await fetch(`http://127.0.0.1:${port}/client/presence-bridge.js`);
   t.equal(res.status, 503);
-  t.match(await res.json(), { error: { code: 'not_built', content: /npm run build/ } });
+  // The numeric HTTP status like every error body (src/protocol/errors.ts), not a string code.
+  t.same(await res.json(), { error: { code: 503, content: 'presence-bridge.js is missing: run `npm run build`' } });
 });

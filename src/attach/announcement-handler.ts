@@ -4,7 +4,8 @@ import type { PresenceTracker } from '../core/tracker.js';
 import type { Logger } from '../log/logger.js';
 import type { Topics } from '../topics.js';
 import type { RetainedMirror } from './mirror.js';
-import { refusalLabel } from './refusals.js';
+import type { Refusal, RefusalCode } from '../log/refusals.js';
+import { NOT_AN_ANNOUNCEMENT_TOPIC } from './refusals.js';
 import type { BrokerWriter } from './broker-writer.js';
 import { isAnnouncementTopic } from './snapshot.js';
 import type { TakeoverHolds } from './takeover.js';
@@ -22,8 +23,8 @@ export interface AnnouncementDeps {
   writer: BrokerWriter;
   /** The largest `data` an announcement may carry, in bytes (JSON). */
   maxDataBytes: number;
-  /** Told why an announcement was dropped or ignored, as a short fixed label (metrics). */
-  onRefused?: (label: string) => void;
+  /** Told why an announcement was dropped or ignored, as its refusal code (metrics). */
+  onRefused?: (code: RefusalCode) => void;
 }
 
 /**
@@ -45,16 +46,16 @@ export class AnnouncementHandler {
     if (target.kind === 'conn') this.onConn(topic, target.userId, target.clientId, payload);
     else if (target.kind === 'member') this.onMember(topic, target.groupId, target.userId, payload);
     else if (payload.length > 0 && isAnnouncementTopic(this.deps.topics, topic)) {
-      this.drop(topic, 'not an announcement topic: needs two valid ids');
+      this.drop(topic, NOT_AN_ANNOUNCEMENT_TOPIC);
       this.deps.writer.clear(topic);
     }
   }
 
   /** Counts, logs and labels an invalid announcement; the caller decides what to clear or restore. */
-  drop(topic: string, reason: string): void {
+  drop(topic: string, refusal: Refusal): void {
     this.dropped++;
-    this.deps.log.warn('announcement dropped', { topic, reason });
-    this.deps.onRefused?.(refusalLabel(reason));
+    this.deps.log.warn('announcement dropped', { topic, code: refusal.code, reason: refusal.detail });
+    this.deps.onRefused?.(refusal.code);
   }
 
   private onConn(topic: string, userId: string, clientId: string, payload: Buffer): void {
@@ -67,7 +68,7 @@ export class AnnouncementHandler {
     }
     const parsed = parseConnAnnouncement(payload, this.deps.maxDataBytes);
     if (!parsed.ok) {
-      this.drop(topic, parsed.reason);
+      this.drop(topic, parsed.refusal);
       if (live) writer.restore(topic, live.payload, 'an invalid announcement replaced a live birth');
       else writer.clear(topic);
       return;
@@ -82,7 +83,7 @@ export class AnnouncementHandler {
     if (action === 'online') {
       if (mirror.isEnded(topic, epoch)) {
         log.info('stale birth ignored: its epoch already ended', { topic, epoch });
-        onRefused?.('stale epoch');
+        onRefused?.('stale_epoch');
         if (live) writer.restore(topic, live.payload, 'a stale birth replaced a live birth');
         else writer.clear(topic);
         return;
@@ -97,7 +98,7 @@ export class AnnouncementHandler {
     }
     if (live && epoch !== undefined && live.epoch !== undefined && epoch !== live.epoch) {
       log.info('stale offline ignored: not the connection\'s current epoch', { topic, epoch, current: live.epoch });
-      onRefused?.('stale epoch');
+      onRefused?.('stale_epoch');
       writer.restore(topic, live.payload, 'a stale offline replaced a live birth');
       return;
     }
@@ -114,7 +115,7 @@ export class AnnouncementHandler {
     const { mirror, tracker, writer } = this.deps;
     const parsed = parseMemberAnnouncement(payload);
     if (!parsed.ok) {
-      this.drop(topic, parsed.reason);
+      this.drop(topic, parsed.refusal);
       // The junk replaced the retained membership: put back what holds, so a restart sees the truth.
       if (mirror.isMember(userId, groupId)) writer.restore(topic, JOIN, 'an invalid announcement replaced a membership');
       else writer.clear(topic);

@@ -18,6 +18,7 @@ import { ResyncRun } from './resync.js';
 import { BrokerWriter } from './broker-writer.js';
 import type { Resync } from './snapshot.js';
 import { TakeoverHolds } from './takeover.js';
+import type { RefusalCode } from '../log/refusals.js';
 
 const ONLINE = Buffer.from(JSON.stringify({ status: 'online' }));
 const OFFLINE = Buffer.from(JSON.stringify({ status: 'offline' }));
@@ -29,8 +30,8 @@ export interface BridgeOptions {
   log: Logger;
   /** Told about each presence event the broker accepted (metrics). */
   onPublished?: (event: FeedEvent) => void;
-  /** Told why an announcement was dropped or ignored, as a short fixed label (metrics). */
-  onRefused?: (label: string) => void;
+  /** Told why an announcement was dropped or ignored, as its refusal code (metrics). */
+  onRefused?: (code: RefusalCode) => void;
   /** Interval mode for large groups (src/feed/intervals.ts); the config's settings plus hooks. */
   intervals?: Partial<IntervalStageOptions>;
   /** Timers of the takeover window and the rebirth window (tests drive them). */
@@ -111,7 +112,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
       client: this.client,
       rebirth: this.rebirth,
       sentinelTopic: `${this.statusTopic}/sync`,
-      drop: (topic, reason) => this.announcements.drop(topic, reason),
+      drop: (topic, refusal) => this.announcements.drop(topic, refusal),
       onApplied: (resync) => this.resynced(resync),
     });
     this.client.on('connect', () => {

@@ -1,7 +1,8 @@
-/** The reason an announcement was dropped, as one of a few labels (the reason itself carries sizes, paths). */
-export function refusalLabel(reason: string): string {
-  if (reason.startsWith('not an announcement topic')) return 'invalid topic';
-  if (/over the \d+-byte limit/.test(reason)) return 'too large';
-  if (reason === 'payload is not valid JSON') return 'not json';
-  return 'invalid announcement';
-}
+import { refusal, type Refusal } from '../log/refusals.js';
+
+/**
+ * A retained message under `conn/` or `member/` whose topic does not name two valid ids: dropped
+ * (code `invalid_topic`), as the announcement refusals of src/announcements.ts are (`too_large`,
+ * `not_json`, `invalid_announcement`).
+ */
+export const NOT_AN_ANNOUNCEMENT_TOPIC: Refusal = refusal('invalid_topic', 'not an announcement topic: needs two valid ids');

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Refusal } from '../log/refusals.js';
 import type { MqttClient } from 'mqtt';
 import type { PresenceTracker } from '../core/tracker.js';
 import type { Logger } from '../log/logger.js';
@@ -21,7 +22,7 @@ export interface ResyncDeps {
   /** The largest `data` an announcement may carry, in bytes (JSON). */
   maxDataBytes: number;
   /** Counts and labels an invalid announcement (the announcement handler's). */
-  drop(topic: string, reason: string): void;
+  drop(topic: string, refusal: Refusal): void;
   /** Told once the new truth is applied (its events queued in the tracker). */
   onApplied(resync: Resync): void;
 }
@@ -108,7 +109,7 @@ export class ResyncRun {
     this.collecting = undefined;
     client.unsubscribe(`${topics.prefix}/user/+`);
     const resync = buildResync(collected, topics, mirror, this.deps.maxDataBytes);
-    for (const { topic, reason } of resync.dropped) this.deps.drop(topic, reason);
+    for (const { topic, refusal } of resync.dropped) this.deps.drop(topic, refusal);
     this.deps.rebirth.afterResync(resync.births, mirror, () => mirror, log, (topic, birth) => {
       void tracker.connectionDown({ userId: birth.userId, connectionId: birth.clientId, reason: 'broker_restart', epoch: birth.epoch });
       writer.clear(topic);

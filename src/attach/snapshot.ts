@@ -1,4 +1,6 @@
 import type { JSONSchemaType } from 'ajv';
+import type { Refusal } from '../log/refusals.js';
+import { NOT_AN_ANNOUNCEMENT_TOPIC } from './refusals.js';
 import { parseConnAnnouncement, parseMemberAnnouncement } from '../announcements.js';
 import type { UserData, UserSnapshot } from '../core/events.js';
 import { compile, parseJsonPayload } from '../schemas/ajv.js';
@@ -30,7 +32,7 @@ export interface Resync {
   users: UserSnapshot[];
   /** Retained announcements to clear: processed offlines, stale births, explicit leaves, junk. */
   clear: string[];
-  dropped: { topic: string; reason: string }[];
+  dropped: { topic: string; refusal: Refusal }[];
 }
 
 /**
@@ -55,7 +57,7 @@ export function buildResync(
       if (payload.length === 0) continue;
       const parsed = parseConnAnnouncement(payload, maxDataBytes);
       if (!parsed.ok) {
-        dropped.push({ topic, reason: parsed.reason });
+        dropped.push({ topic, refusal: parsed.refusal });
         clear.push(topic);
       } else if (parsed.value.action === 'offline' || mirror.isEnded(topic, parsed.value.epoch)) {
         clear.push(topic);
@@ -67,7 +69,7 @@ export function buildResync(
       if (payload.length === 0) continue;
       const parsed = parseMemberAnnouncement(payload);
       if (!parsed.ok) {
-        dropped.push({ topic, reason: parsed.reason });
+        dropped.push({ topic, refusal: parsed.refusal });
         clear.push(topic);
         continue;
       }
@@ -80,7 +82,7 @@ export function buildResync(
       groups.add(target.groupId);
     } else if (isAnnouncementTopic(topics, topic)) {
       if (payload.length === 0) continue;
-      dropped.push({ topic, reason: 'not an announcement topic: needs two valid ids' });
+      dropped.push({ topic, refusal: NOT_AN_ANNOUNCEMENT_TOPIC });
       clear.push(topic);
     } else if (target.kind === 'user') {
       const json = parseJsonPayload(payload, 64 * 1024);

@@ -1,7 +1,9 @@
-import type { UserData } from '../core/events.js';
+import { updateRefusal } from '../announcements.js';
+import type { UpdateRefusalCode, UserData } from '../core/events.js';
 import type { PresenceTracker } from '../core/tracker.js';
 import type { UpdateLimiter } from '../auth/update-limit.js';
 import type { Logger } from '../log/logger.js';
+import type { Refusal, RefusalCode } from '../log/refusals.js';
 import type { RetainedMirror } from './mirror.js';
 
 /** What the attach bridge lends the update handler. */
@@ -14,7 +16,7 @@ export interface UpdateDeps {
   restore(topic: string, payload: Buffer, why: string): void;
   /** Clears a retained announcement. */
   clear(topic: string): void;
-  onRefused?: (label: string) => void;
+  onRefused?: (code: RefusalCode) => void;
 }
 
 export interface ConnUpdate {
@@ -38,9 +40,8 @@ export function onConnUpdate(deps: UpdateDeps, update: ConnUpdate): void {
   const { topic, userId, clientId, data, epoch, payload } = update;
   const live = deps.mirror.live(topic);
   if (live && live.payload.equals(payload)) return;
-  const refuse = (code: string, detail: string) => {
-    deps.log.warn('update refused', { topic, code, detail });
-    deps.onRefused?.(`update ${code}`);
+  const refuse = (code: UpdateRefusalCode, detail: string) => {
+    refused(deps, topic, updateRefusal(code, detail));
     if (live) deps.restore(topic, live.payload, `a refused update (${code}) replaced the live announcement`);
     else deps.clear(topic);
   };
@@ -51,8 +52,11 @@ export function onConnUpdate(deps: UpdateDeps, update: ConnUpdate): void {
   if (!deps.limiter.take(`${userId}/${clientId}`)) return refuse('rate_limited', deps.limiter.detail);
   deps.mirror.setLive(topic, { ...live, data, payload });
   void deps.tracker.update({ userId, connectionId: clientId, data, epoch }).then((result) => {
-    if (result.ok) return;
-    deps.log.warn('update refused', { topic, code: result.code, detail: result.detail });
-    deps.onRefused?.(`update ${result.code}`);
+    if (!result.ok) refused(deps, topic, updateRefusal(result.code, result.detail));
   });
+}
+
+function refused(deps: UpdateDeps, topic: string, refusal: Refusal): void {
+  deps.log.warn('update refused', { topic, code: refusal.code, reason: refusal.detail });
+  deps.onRefused?.(refusal.code);
 }

@@ -19,15 +19,18 @@ export interface Principal {
   expiresAt?: number;
 }
 
-/** CONNACK codes a refusal may carry (MQTT 3.1.1). */
-export type RefusalCode = 4 | 5;
+/**
+ * CONNACK codes an authenticator's refusal may carry (MQTT 3.1.1): 4 is counted as
+ * `bad_user_name_or_password`, 5 as `not_authorized`; `reason` is the words (src/log/refusals.ts).
+ */
+export type ConnackRefusalCode = 4 | 5;
 
 /**
  * `accepted`, when given, is called once the broker has admitted the connection (and never for one it
  * refuses after authentication, say at the per-user connection cap): what an authenticator learns from a
  * credential (a token's groups) takes effect only then, so a refused CONNECT leaves no state behind.
  */
-export type AuthOutcome = { ok: true; principal: Principal; accepted?: () => void } | { ok: false; code: RefusalCode; reason: string };
+export type AuthOutcome = { ok: true; principal: Principal; accepted?: () => void } | { ok: false; code: ConnackRefusalCode; reason: string };
 
 /**
  * One way of proving identity (a users file, signed tokens, custom code). `claims` says whether the

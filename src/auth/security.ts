@@ -4,6 +4,7 @@ import { ConfigError } from '../config/error.js';
 import { isLoopback } from '../config/loopback.js';
 import type { UserData } from '../core/events.js';
 import type { Logger } from '../log/logger.js';
+import { refusal, refused, type Refusal, type Result } from '../log/refusals.js';
 import { DEFAULT_AUTH_CONFIG, DEFAULT_LIMITS, type AuthConfig } from './config.js';
 import { authenticateWith, type AuthOutcome, type Authenticator, type Credentials } from './authenticator.js';
 import { JoinReservations } from './join-reservations.js';
@@ -93,20 +94,21 @@ export class Security {
   /**
    * Counts a connection against its user's cap; `slot` is released once, when the connection ends.
    * Reconnecting with a client id the user already holds is a takeover, not an extra connection.
+   * The value is the release function.
    */
-  admitConnection(userId: string, clientId: string, slot: object): { ok: true; release: () => void } | { ok: false; reason: string } {
+  admitConnection(userId: string, clientId: string, slot: object): Result<() => void> {
     let held = this.connections.get(userId);
     const ids = new Set(held?.values());
     ids.delete(clientId);
     if (ids.size >= this.limits.maxConnectionsPerUser) {
-      return { ok: false, reason: `too many connections: user already has ${ids.size} (limit ${this.limits.maxConnectionsPerUser})` };
+      return refused('too_many_connections', `too many connections: user already has ${ids.size} (limit ${this.limits.maxConnectionsPerUser})`);
     }
     if (!held) this.connections.set(userId, (held = new Map()));
     held.set(slot, clientId);
     let released = false;
     return {
       ok: true,
-      release: () => {
+      value: () => {
         if (released) return;
         released = true;
         const current = this.connections.get(userId);
@@ -124,16 +126,16 @@ export class Security {
    * Why `userId` may not join `groupId` now, or undefined when it may: the join is then reserved for
    * `owner` (its connection) until confirmed or abandoned (src/auth/join-reservations.ts).
    */
-  refuseJoin(userId: string, groupId: string, owner: object): string | undefined {
+  refuseJoin(userId: string, groupId: string, owner: object): Refusal | undefined {
     const { membership, reservations } = this;
     if (membership.isMember(userId, groupId)) return undefined;
     const allowed = this.allowedGroups(userId);
-    if (allowed ? !allowed.includes(groupId) : this.joinsNeedAllowList) return 'group not allowed for this user';
+    if (allowed ? !allowed.includes(groupId) : this.joinsNeedAllowList) return refusal('group_not_allowed_for_this_user', 'group not allowed for this user');
     if (!reservations.has(userId, groupId)) {
       const groups = membership.groupCount(userId) + reservations.extraGroups(userId, (g) => membership.isMember(userId, g));
-      if (groups >= this.limits.maxGroupsPerUser) return `too many groups: limit ${this.limits.maxGroupsPerUser} per user`;
+      if (groups >= this.limits.maxGroupsPerUser) return refusal('too_many_groups', `too many groups: limit ${this.limits.maxGroupsPerUser} per user`);
       const members = membership.memberCount(groupId) + reservations.extraMembers(groupId, (u) => membership.isMember(u, groupId));
-      if (members >= this.limits.maxMembersPerGroup) return `group is full: limit ${this.limits.maxMembersPerGroup} members`;
+      if (members >= this.limits.maxMembersPerGroup) return refusal('group_is_full', `group is full: limit ${this.limits.maxMembersPerGroup} members`);
     }
     reservations.reserve(owner, userId, groupId);
     return undefined;

@@ -1,6 +1,7 @@
 import type { Client } from 'aedes';
-import type { ConnAnnouncement } from '../announcements.js';
+import { updateRefusal, type ConnAnnouncement } from '../announcements.js';
 import type { UpdateResult } from '../core/events.js';
+import type { Refusal } from '../log/refusals.js';
 import type { BrokerContext } from './context.js';
 import type { Identity } from './sessions.js';
 
@@ -19,8 +20,8 @@ export function consumeConnAnnouncement(
   client: Client,
   identity: Identity,
   announcement: ConnAnnouncement,
-  late: (reason: string) => void,
-): string | undefined {
+  late: (refusal: Refusal) => void,
+): Refusal | undefined {
   if (client.closed || announcement.action === 'offline') return undefined;
   const { userId } = identity;
   const key = `${userId}/${client.id}`;
@@ -35,24 +36,19 @@ export function consumeConnAnnouncement(
       data: limited ? undefined : announcement.data,
       epoch: announcement.epoch,
     });
-    return limited ? refusal('rate_limited', `birth data ignored, ${ctx.updates.detail}`) : undefined;
+    return limited ? updateRefusal('rate_limited', `birth data ignored, ${ctx.updates.detail}`) : undefined;
   }
   if (ctx.security.trustedData(userId) !== undefined) {
-    return refusal('trusted_data', "the server's user list provides this user's data");
+    return updateRefusal('trusted_data', "the server's user list provides this user's data");
   }
-  if (!ctx.updates.take(key)) return refusal('rate_limited', ctx.updates.detail);
+  if (!ctx.updates.take(key)) return updateRefusal('rate_limited', ctx.updates.detail);
   void ctx.tracker
     .update({ userId, connectionId: client.id, data: announcement.data!, epoch: announcement.epoch })
     .then((result: UpdateResult) => {
-      if (!result.ok) late(refusal(result.code, result.detail));
+      if (!result.ok) late(updateRefusal(result.code, result.detail));
     });
   return undefined;
 }
 
 /** Connections that have announced a birth. */
 const born = new WeakSet<Client>();
-
-/** `update <code>: <detail>`: the metric label is `update <code>` (publish.ts `metricLabel`). */
-function refusal(code: string, detail: string): string {
-  return `update ${code}: ${detail}`;
-}

@@ -6,6 +6,7 @@ import type { UserData } from '../core/events.js';
 import { pendingWill } from './aedes-internals.js';
 import type { BrokerContext } from './context.js';
 import { RefusalLog } from '../log/refusal-log.js';
+import { refusal, type Refusal, type RefusalCode, type Result } from '../log/refusals.js';
 import { connectStringRefusal } from './string-guard.js';
 import type { Identity } from './sessions.js';
 
@@ -31,36 +32,38 @@ export function authenticate(ctx: BrokerContext) {
   return (client: Client, username: string | undefined, password: Buffer | undefined, done: Done): void => {
     decide(ctx, client, username, password).then(
       (result) => {
-        if ('refusal' in result) {
-          const { code, reason } = result.refusal;
-          refusals.warn('connection refused', { clientId: client.id, username, address: remoteAddress(client), returnCode: code, reason });
-          ctx.refused('connection', reason.split(':')[0]!);
-          done(Object.assign(new Error(reason), { returnCode: code }) as AuthenticateError, false);
+        if (!result.ok) {
+          const { returnCode, code, detail } = result.refusal;
+          refusals.warn('connection refused', result.refusal, { clientId: client.id, username, address: remoteAddress(client), returnCode });
+          ctx.refused('connection', code);
+          done(Object.assign(new Error(detail), { returnCode }) as AuthenticateError, false);
           return;
         }
         done(null, true);
       },
       (error: unknown) => {
-        ctx.log.error('authentication failed', { clientId: client.id, error });
-        ctx.refused('connection', 'internal error');
+        ctx.log.error('authentication failed', { clientId: client.id, code: 'internal_error', error });
+        ctx.refused('connection', 'internal_error');
         done(Object.assign(new Error('server unavailable'), { returnCode: SERVER_UNAVAILABLE }) as AuthenticateError, false);
       },
     );
   };
 }
 
-type Outcome = { identity: Identity } | { refusal: { code: number; reason: string } };
+/** A refused CONNECT: the refusal and the CONNACK return code it is answered with. */
+type ConnectRefusal = Refusal & { returnCode: number };
+type Outcome = Result<Identity, ConnectRefusal>;
 
 async function decide(ctx: BrokerContext, client: Client, username: string | undefined, password: Buffer | undefined): Promise<Outcome> {
   const { security } = ctx;
   const address = remoteAddress(client);
   if (!security.admitConnectFrom(address)) {
-    return refuse(SERVER_UNAVAILABLE, `connect rate exceeded: more than ${security.limits.connectRatePerIp}/s from ${address}`);
+    return refuse(SERVER_UNAVAILABLE, 'connect_rate_exceeded', `connect rate exceeded: more than ${security.limits.connectRatePerIp}/s from ${address}`);
   }
   const malformed = connectStringRefusal(client, username);
-  if (malformed) return refuse(malformed.code, malformed.reason);
+  if (malformed) return { ok: false, refusal: malformed };
   const clientIdProblem = invalidIdReason(client.id);
-  if (clientIdProblem) return refuse(IDENTIFIER_REJECTED, `invalid client id: ${clientIdProblem}`);
+  if (clientIdProblem) return refuse(IDENTIFIER_REJECTED, 'invalid_client_id', `invalid client id: ${clientIdProblem}`);
 
   let userId: string;
   let trusted: { data?: UserData; expiresAt?: number } = {};
@@ -70,7 +73,7 @@ async function decide(ctx: BrokerContext, client: Client, username: string | und
     const admission = security.logins.begin(username || undefined, address);
     if (!admission.ok) {
       const wait = Math.ceil(admission.retryAfterMs / 1000);
-      return refuse(SERVER_UNAVAILABLE, `too many failed logins for this ${admission.scope}: retry in ${wait} s`);
+      return refuse(SERVER_UNAVAILABLE, `too_many_failed_logins_for_this_${admission.scope}`, `too many failed logins for this ${admission.scope}: retry in ${wait} s`);
     }
     const { attempt } = admission;
     const outcome = await security.authenticate({ clientId: client.id, username, password, remoteAddress: address }).catch((error: unknown) => {
@@ -80,7 +83,8 @@ async function decide(ctx: BrokerContext, client: Client, username: string | und
     if (outcome.ok) attempt.succeeded();
     else if (outcome.code === BAD_USERNAME_OR_PASSWORD) attempt.failed();
     else attempt.released();
-    if (!outcome.ok) return refuse(outcome.code, outcome.reason);
+    // An authenticator (custom ones included) answers with a CONNACK code and words; the code names the refusal.
+    if (!outcome.ok) return refuse(outcome.code, outcome.code === BAD_USERNAME_OR_PASSWORD ? 'bad_user_name_or_password' : 'not_authorized', outcome.reason);
     userId = outcome.principal.userId;
     trusted = outcome.principal;
     accepted = outcome.accepted;
@@ -90,7 +94,7 @@ async function decide(ctx: BrokerContext, client: Client, username: string | und
     userId = fromUsername ? username : client.id;
     const userIdProblem = invalidIdReason(userId);
     if (userIdProblem) {
-      return refuse(fromUsername ? BAD_USERNAME_OR_PASSWORD : IDENTIFIER_REJECTED, `invalid user id: ${userIdProblem}`);
+      return refuse(fromUsername ? BAD_USERNAME_OR_PASSWORD : IDENTIFIER_REJECTED, 'invalid_user_id', `invalid user id: ${userIdProblem}`);
     }
   }
 
@@ -98,28 +102,29 @@ async function decide(ctx: BrokerContext, client: Client, username: string | und
   // Neither a username nor a client id of its own (mosquitto_sub's default): an observer.
   if (!security.authRequired && (username === undefined || username === '') && ctx.sessions.hasGeneratedId(client)) identity.observer = true;
   const willProblem = readWill(ctx, client, identity);
-  if (willProblem) return refuse(NOT_AUTHORIZED, willProblem);
+  if (willProblem) return refuse(NOT_AUTHORIZED, 'will_refused', willProblem);
   if (trusted.data) identity.data = trusted.data;
 
   // The client may have gone while we were checking credentials; aedes ignores the answer then.
-  if (client.closed || (client.conn as { destroyed?: boolean }).destroyed) return { identity };
+  if (client.closed || (client.conn as { destroyed?: boolean }).destroyed) return { ok: true, value: identity };
   const slot = security.admitConnection(userId, client.id, client);
-  if (!slot.ok) return refuse(NOT_AUTHORIZED, slot.reason);
+  if (!slot.ok) return { ok: false, refusal: { ...slot.refusal, returnCode: NOT_AUTHORIZED } };
+  const release = slot.value;
   // Last, as nothing after it refuses: a refused CONNECT claims no client id and changes no user's grants.
   const claim = security.authRequired ? await ctx.clientIds.claim(client.id, userId, !client.clean) : undefined;
   if (claim && !claim.ok) {
-    slot.release();
-    return refuse(NOT_AUTHORIZED, `client id belongs to another user: '${client.id}' is held by another user's connection or persistent session`);
+    release();
+    return refuse(NOT_AUTHORIZED, 'client_id_belongs_to_another_user', `client id belongs to another user: '${client.id}' is held by another user's connection or persistent session`);
   }
   finished(client.conn, () => {
-    slot.release();
+    release();
     if (claim?.ok) claim.release();
     security.reservations.abandon(client); // joins authorized in a packet aedes never accepted
   });
   accepted?.();
   ctx.sessions.remember(client, identity);
   if (trusted.expiresAt !== undefined) closeAtExpiry(ctx, client, trusted.expiresAt);
-  return { identity };
+  return { ok: true, value: identity };
 }
 
 /** Why the will is refused, or undefined; a will on the own announcement topic supplies the user data. */
@@ -136,7 +141,7 @@ function readWill(ctx: BrokerContext, client: Client, identity: Identity): strin
   const own = ctx.topics.conn(identity.userId, client.id);
   if (will.topic !== own) return `will refused: only '${own}' may carry a will under '${ctx.topics.prefix}/'`;
   const announcement = parseConnAnnouncement(will.payload, ctx.maxDataBytes);
-  if (!announcement.ok) return `will refused: ${announcement.reason}`;
+  if (!announcement.ok) return `will refused: ${announcement.refusal.detail}`;
   if (announcement.value.action !== 'offline') return "will refused: action must be 'offline'";
   identity.data = announcement.value.data;
   identity.epoch = announcement.value.epoch;
@@ -168,6 +173,6 @@ export function remoteAddress(client: Client): string | undefined {
   return socket.remoteAddress;
 }
 
-function refuse(code: number, reason: string): Outcome {
-  return { refusal: { code, reason } };
+function refuse(returnCode: number, code: RefusalCode, detail: string): Outcome {
+  return { ok: false, refusal: { ...refusal(code, detail), returnCode } };
 }

@@ -3,6 +3,7 @@ import type { Security } from '../auth/security.js';
 import type { UpdateLimiter } from '../auth/update-limit.js';
 import type { PresenceTracker } from '../core/tracker.js';
 import type { Logger } from '../log/logger.js';
+import type { Refusal, RefusalCode } from '../log/refusals.js';
 import type { Topics } from '../topics.js';
 import type { Sessions } from './sessions.js';
 
@@ -19,15 +20,15 @@ export interface BrokerContext {
   clientIds: ClientIdOwnership;
   /** Data updates per connection per minute (announce.ts). */
   updates: UpdateLimiter;
-  /** Counts a refusal by kind and reason (metrics hang off this). */
-  refused: (what: 'connection' | 'publish' | 'subscribe', reason: string) => void;
+  /** Counts a refusal by kind and code (metrics hang off this; the code is the `reason` label). */
+  refused: (what: 'connection' | 'publish' | 'subscribe', code: RefusalCode) => void;
   /** True once shutdown has begun: lifecycle signals are then the shutdown's business. */
   closing: () => boolean;
   /**
    * Why membership changes cannot be stored now (cluster: Redis unreachable), or undefined when they
    * can. A SUBSCRIBE to a group is then refused (0x80) rather than half applied.
    */
-  membershipsUnavailable?: () => string | undefined;
+  membershipsUnavailable?: () => Refusal | undefined;
   /**
    * Apply an UNSUBSCRIBE that aedes finishes only after its connection closed (unsubscribe-intents.ts).
    * On in a cluster, where aedes waits for Redis (seconds while it is away); off in memory mode, where

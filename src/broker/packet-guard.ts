@@ -29,8 +29,8 @@ export function guardPackets(aedes: Aedes, ctx: BrokerContext): void {
     checkPacketLength(parser, (length) => {
       if (length <= maxBytes) return undefined;
       const reason = `packet too large: ${length} bytes (limit ${maxBytes})`;
-      ctx.log.warn('connection closed', { clientId: client.id ?? undefined, reason });
-      ctx.refused('connection', 'packet too large');
+      ctx.log.warn('connection closed', { clientId: client.id ?? undefined, code: 'packet_too_large', reason });
+      ctx.refused('connection', 'packet_too_large');
       return new Error(reason);
     });
     guardStrings(parser, client, ctx);

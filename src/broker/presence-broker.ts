@@ -19,6 +19,7 @@ import { guardPackets } from './packet-guard.js';
 import { expirePersistentSessions, type SessionExpiry } from './session-expiry.js';
 import { boundInflightQoS2, type InflightQoS2 } from './inflight-guard.js';
 import { RefusalLog } from '../log/refusal-log.js';
+import { refusal, type Refusal, type RefusalCode } from '../log/refusals.js';
 import { indexRetained } from './retained-index.js';
 import { endReplaysWithClients, type RetainedReplays } from './retained-replay.js';
 import { guardSubscriptionStore } from './subscription-store-guard.js';
@@ -35,7 +36,7 @@ export interface PresenceBrokerOptions {
   maxDataBytes: number;
   log: Logger;
   tracker?: PresenceTracker;
-  onRefused?: (what: 'connection' | 'publish' | 'subscribe', reason: string) => void;
+  onRefused?: (what: 'connection' | 'publish' | 'subscribe', code: RefusalCode) => void;
   onPublished?: (event: FeedEvent) => void;
   /** Authentication, policy and limits; without it, anonymous clients, the open policy, default limits. */
   security?: Security;
@@ -67,7 +68,7 @@ export interface ClusterParts {
   /** Replaces capOfflineQueues, which only works on the memory persistence. */
   capQueues: typeof capOfflineQueues;
   /** Why the node cannot store membership changes now (Redis unreachable), else undefined. */
-  membershipsUnavailable?: () => string | undefined;
+  membershipsUnavailable?: () => Refusal | undefined;
   /** Interval mode across the cluster (src/feed/cluster-intervals.ts) instead of this node's own. */
   intervals?: (options: IntervalStageOptions, next: (events: FeedEvent[]) => void, delivered: () => Promise<void>) => FeedStage;
 }
@@ -115,7 +116,8 @@ export class PresenceBroker {
       maxBytesPerSession: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
       // what a client published under the prefix or $SYS goes to no one (publish.ts `forward`)
       deliverable: (packet) => !packet.clientId || !(topics.isUnderPrefix(String(packet.topic)) || String(packet.topic).startsWith('$SYS')),
-      onFull: (clientId) => queueLog.warn('message queue full: dropping the oldest messages', { clientId, maxQueuedMessages }),
+      onFull: (clientId) =>
+        queueLog.warn('message queue full: dropping the oldest messages', refusal('message_queue_full', `over ${maxQueuedMessages} messages`), { clientId, maxQueuedMessages }),
     });
     this.retainedReplays = endReplaysWithClients(aedes, persistenceOf(aedes));
     const maxInflightMessages = options.maxInflightMessages ?? DEFAULT_MAX_INFLIGHT_MESSAGES;
@@ -123,8 +125,9 @@ export class PresenceBroker {
     this.inflightQoS2 = boundInflightQoS2(persistenceOf(aedes), {
       maxPerClient: maxInflightMessages,
       onRefused: (clientId) => {
-        inflightLog.warn('connection closed', { clientId, reason: `too many unreleased QoS 2 messages (limit ${maxInflightMessages})` });
-        options.onRefused?.('connection', 'too many unreleased QoS 2 messages');
+        const refused = refusal('too_many_unreleased_qos_2_messages', `too many unreleased QoS 2 messages (limit ${maxInflightMessages})`);
+        inflightLog.warn('connection closed', refused, { clientId });
+        options.onRefused?.('connection', refused.code);
       },
     });
     this.security = options.security ?? new Security({ log: options.log });

@@ -4,7 +4,8 @@ import { consumeConnAnnouncement } from './announce.js';
 import type { BrokerContext } from './context.js';
 import { dropPublish, mayUseGroupTopic } from './group-access.js';
 import { RefusalLog } from '../log/refusal-log.js';
-import { metricLabel, viewerOf } from './subscribe.js';
+import { refusal, type Refusal } from '../log/refusals.js';
+import { joinRefused, viewerOf } from './subscribe.js';
 
 export type QueryHandler = (client: Client, payload: Buffer) => void;
 
@@ -22,8 +23,9 @@ export function authorizePublish(ctx: BrokerContext, onQuery: () => QueryHandler
     const reserved = topic.startsWith('$SYS');
     if (!reserved && !ctx.topics.isUnderPrefix(topic)) {
       if (!mayUseGroupTopic(ctx, client, topic)) {
-        refusals.warn('publish refused', { clientId: client?.id, topic, reason: `group not allowed for this user: ${ctx.security.policy.name} policy` });
-        ctx.refused('publish', 'group not allowed for this user');
+        const refused = refusal('group_not_allowed_for_this_user', `group not allowed for this user: ${ctx.security.policy.name} policy`);
+        refusals.warn('publish refused', refused, { clientId: client?.id, topic });
+        ctx.refused('publish', refused.code);
         dropPublish(client, packet);
       }
       return done(null);
@@ -32,12 +34,12 @@ export function authorizePublish(ctx: BrokerContext, onQuery: () => QueryHandler
     // Marked as a client's before aedes queues it for persistent sessions (it sets `clientId` only
     // later, when it emits), so the offline queues can leave out what `forward` will drop anyway.
     if (client) (packet as PublishPacket & { clientId?: string }).clientId ??= client.id;
-    const refuse = (reason: string) => {
-      refusals.warn('publish refused', { clientId: client?.id, topic, reason });
-      ctx.refused('publish', metricLabel(reason));
+    const refuse = (refused: Refusal) => {
+      refusals.warn('publish refused', refused, { clientId: client?.id, topic });
+      ctx.refused('publish', refused.code);
     };
-    const reason = reserved ? 'reserved topic' : consume(ctx, client, packet, onQuery(), refuse);
-    if (reason) refuse(reason);
+    const refused = reserved ? refusal('reserved_topic', 'reserved topic') : consume(ctx, client, packet, onQuery(), refuse);
+    if (refused) refuse(refused);
     done(null);
   };
 }
@@ -48,41 +50,47 @@ function consume(
   client: Client | null,
   packet: PublishPacket,
   onQuery: QueryHandler | undefined,
-  late: (reason: string) => void,
-): string | undefined {
+  late: (refused: Refusal) => void,
+): Refusal | undefined {
   const identity = ctx.sessions.identity(client);
-  if (!client || !identity) return 'no live client';
+  if (!client || !identity) return refusal('no_live_client', 'no live client');
   const target = ctx.topics.parse(packet.topic);
-  if (identity.observer && target.kind !== 'query') return 'an observer (no username, no client id of its own) has no presence to announce';
+  if (identity.observer && target.kind !== 'query') {
+    return refusal('observer_has_no_presence', 'an observer (no username, no client id of its own) has no presence to announce');
+  }
   const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
   switch (target.kind) {
     case 'conn': {
-      if (target.userId !== identity.userId || target.clientId !== client.id) return 'spoofing: not its own announcement topic';
+      if (target.userId !== identity.userId || target.clientId !== client.id) return spoofing('not its own announcement topic');
       const announcement = parseConnAnnouncement(payload, ctx.maxDataBytes);
-      if (!announcement.ok) return `invalid announcement: ${announcement.reason}`;
+      if (!announcement.ok) return refusal('invalid_announcement', `invalid announcement: ${announcement.refusal.detail}`);
       return consumeConnAnnouncement(ctx, client, identity, announcement.value, late);
     }
     case 'member': {
-      if (target.userId !== identity.userId) return 'spoofing: not its own membership topic';
+      if (target.userId !== identity.userId) return spoofing('not its own membership topic');
       if (client.closed) return undefined;
       const announcement = parseMemberAnnouncement(payload);
-      if (!announcement.ok) return `invalid membership: ${announcement.reason}`;
+      if (!announcement.ok) return refusal('invalid_membership', `invalid membership: ${announcement.refusal.detail}`);
       if (announcement.value.action === 'join') {
-        const refusal = ctx.security.refuseJoin(identity.userId, target.groupId, client);
-        if (refusal) return `join refused: ${refusal}`;
+        const refused = ctx.security.refuseJoin(identity.userId, target.groupId, client);
+        if (refused) return joinRefused(refused);
         void ctx.tracker.join(identity.userId, target.groupId).then(ctx.security.reservations.confirm(client, identity.userId, target.groupId));
       } else void ctx.tracker.leave(identity.userId, target.groupId);
       return undefined;
     }
     case 'query': {
-      if (target.clientId !== client.id) return 'spoofing: not its own query topic';
-      if (!onQuery) return 'queries are not served here';
+      if (target.clientId !== client.id) return spoofing('not its own query topic');
+      if (!onQuery) return refusal('queries_are_not_served_here', 'queries are not served here');
       if (!client.closed) onQuery(client, payload);
       return undefined;
     }
     default:
-      return 'spoofing: clients may not publish presence';
+      return spoofing('clients may not publish presence');
   }
+}
+
+function spoofing(detail: string): Refusal {
+  return refusal('spoofing', `spoofing: ${detail}`);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { Client } from 'aedes';
+import { refusal, type Refusal } from '../log/refusals.js';
 import { watchStrings, type PacketParser } from './aedes-internals.js';
 import type { BrokerContext } from './context.js';
 
@@ -10,13 +11,13 @@ const badConnectStrings = new WeakMap<Client, Set<string>>();
  * Why a CONNECT's client id, username or will topic must be refused, if one of them was not
  * well-formed UTF-8 or contained U+0000 on the wire [MQTT-1.5.3-1, -2]: the CONNACK code of that field.
  */
-export function connectStringRefusal(client: Client, username: string | undefined): { code: number; reason: string } | undefined {
+export function connectStringRefusal(client: Client, username: string | undefined): (Refusal & { returnCode: number }) | undefined {
   const bad = badConnectStrings.get(client);
   if (!bad) return undefined;
   const why = 'ill-formed UTF-8 or U+0000 (MQTT-1.5.3-1, -2)';
-  if (bad.has(client.id)) return { code: 2, reason: `invalid client id: ${why}` };
-  if (username !== undefined && bad.has(username)) return { code: 4, reason: `invalid username: ${why}` };
-  return { code: 5, reason: `invalid will topic: ${why}` };
+  if (bad.has(client.id)) return { ...refusal('invalid_client_id', `invalid client id: ${why}`), returnCode: 2 };
+  if (username !== undefined && bad.has(username)) return { ...refusal('invalid_username', `invalid username: ${why}`), returnCode: 4 };
+  return { ...refusal('invalid_will_topic', `invalid will topic: ${why}`), returnCode: 5 };
 }
 
 /**
@@ -44,8 +45,8 @@ export function guardStrings(parser: PacketParser, client: Client, ctx: BrokerCo
   parser.prependListener('packet', (packet) => {
     const reason = malformed.get(packet);
     if (!reason) return;
-    ctx.log.warn('connection closed', { clientId: client.id ?? undefined, reason });
-    ctx.refused('connection', 'malformed string');
+    ctx.log.warn('connection closed', { clientId: client.id ?? undefined, code: 'malformed_string', reason });
+    ctx.refused('connection', 'malformed_string');
     packet.cmd = 'malformed';
   });
 }

@@ -3,6 +3,7 @@ import type { Viewer } from '../auth/policy.js';
 import { subscribedFilters } from './aedes-internals.js';
 import type { BrokerContext } from './context.js';
 import { RefusalLog } from '../log/refusal-log.js';
+import { refusal, type Refusal } from '../log/refusals.js';
 import { userFiltersAlongside } from './packet-guard.js';
 import { markRefused } from './subscription-store-guard.js';
 import { leaveGroups, settleUnsubscribe } from './unsubscribe-intents.js';
@@ -24,10 +25,10 @@ const PRIVATE_KINDS = new Set(['conn', 'member', 'query']);
 export function authorizeSubscribe(ctx: BrokerContext) {
   const refusals = new RefusalLog(ctx.log);
   return (client: Client, sub: Subscription, done: (error: Error | null, sub?: Subscription | null) => void): void => {
-    const reason = deniedBecause(ctx, client, sub);
-    if (reason) {
-      refusals.warn('subscription refused', { clientId: client.id, userId: ctx.sessions.identity(client)?.userId, topic: sub.topic, reason });
-      ctx.refused('subscribe', metricLabel(reason));
+    const denied = deniedBecause(ctx, client, sub);
+    if (denied) {
+      refusals.warn('subscription refused', denied, { clientId: client.id, userId: ctx.sessions.identity(client)?.userId, topic: sub.topic });
+      ctx.refused('subscribe', denied.code);
       // aedes stores a persistent session's whole SUBSCRIBE once any filter is granted: not this one.
       markRefused(sub);
       return done(null, null);
@@ -36,40 +37,41 @@ export function authorizeSubscribe(ctx: BrokerContext) {
   };
 }
 
-/** A short, bounded label for the refusal metric: the reason up to its first detail. */
-export function metricLabel(reason: string): string {
-  return (reason.startsWith('join refused: ') ? reason.slice('join refused: '.length) : reason).split(':')[0]!;
+/** A refused join (SUBSCRIBE to `group/G`, or a membership announcement): the code is the join check's. */
+export function joinRefused(refused: Refusal): Refusal {
+  return refusal(refused.code, `join refused: ${refused.detail}`);
 }
 
-function deniedBecause(ctx: BrokerContext, client: Client, sub: Subscription): string | undefined {
+function deniedBecause(ctx: BrokerContext, client: Client, sub: Subscription): Refusal | undefined {
   const filter = sub.topic;
   const viewer = viewerOf(ctx, client);
   // $SYS announces every client id that connects and every filter subscribed: presence by another
   // name, so only a policy that lets everyone watch everyone leaves it open.
-  if (filter.startsWith('$SYS') && !ctx.security.watchesAll) return `not allowed to watch $SYS: ${ctx.security.policy.name} policy`;
+  if (filter.startsWith('$SYS') && !ctx.security.watchesAll) return refusal('not_allowed_to_watch_sys', `not allowed to watch $SYS: ${ctx.security.policy.name} policy`);
   if (!ctx.topics.isUnderPrefix(filter)) {
     const groupId = ctx.topics.membershipOf(filter);
     if (groupId === undefined) return undefined;
     // A client closing mid-SUBSCRIBE: its connection's end may already have abandoned its reservations.
-    if (!viewer || client.closed) return 'no live client';
+    if (!viewer || client.closed) return refusal('no_live_client', 'no live client');
     const unavailable = ctx.membershipsUnavailable?.();
     if (unavailable) return unavailable;
-    const refusal = ctx.security.refuseJoin(viewer.userId, groupId, client);
-    return refusal && `join refused: ${refusal}`;
+    const refused = ctx.security.refuseJoin(viewer.userId, groupId, client);
+    return refused && joinRefused(refused);
   }
   const levels = filter.slice(ctx.topics.prefix.length + 1).split('/');
   const [kind, id] = levels;
-  if (kind && PRIVATE_KINDS.has(kind)) return 'private topic';
-  if (kind === 'reply' && id !== client.id) return 'not its own reply topic';
+  if (kind && PRIVATE_KINDS.has(kind)) return refusal('private_topic', 'private topic');
+  if (kind === 'reply' && id !== client.id) return refusal('not_its_own_reply_topic', 'not its own reply topic');
   if (kind === 'user') {
     const batch = userFiltersAlongside(sub);
     const limit = ctx.security.limits.maxUserIdsPerSubscribe;
-    if (batch > limit) return `too many user ids: ${batch} in one SUBSCRIBE (limit ${limit})`;
+    if (batch > limit) return refusal('too_many_user_ids', `too many user ids: ${batch} in one SUBSCRIBE (limit ${limit})`);
   }
   if (levels.length !== 2 || id === undefined || id === '+' || id === '#') return undefined;
-  if (!viewer) return 'no live client';
-  if (kind === 'user' && !ctx.security.mayWatchUser(viewer, id)) return `not allowed to watch this user: ${ctx.security.policy.name} policy`;
-  if (kind === 'group' && !ctx.security.mayWatchGroup(viewer, id)) return `not allowed to watch this group: ${ctx.security.policy.name} policy`;
+  if (!viewer) return refusal('no_live_client', 'no live client');
+  const policy = ctx.security.policy.name;
+  if (kind === 'user' && !ctx.security.mayWatchUser(viewer, id)) return refusal('not_allowed_to_watch_this_user', `not allowed to watch this user: ${policy} policy`);
+  if (kind === 'group' && !ctx.security.mayWatchGroup(viewer, id)) return refusal('not_allowed_to_watch_this_group', `not allowed to watch this group: ${policy} policy`);
   return undefined;
 }
 

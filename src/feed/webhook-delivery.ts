@@ -1,4 +1,5 @@
 import { RefusalLog } from '../log/refusal-log.js';
+import { refusal, type RefusalCode } from '../log/refusals.js';
 import type { Scheduler } from '../core/tracker.js';
 import type { Logger } from '../log/logger.js';
 import type { Receiver } from './webhook-config.js';
@@ -7,8 +8,8 @@ import { webhookHeaders } from './webhook-signature.js';
 
 /** Why a try failed: a non-2xx status, no status line within the time limit, or no connection at all. */
 export type FailureCause = 'status' | 'timeout' | 'network';
-/** Why events were given up on: the queue bound, the retry limit, or shutdown's deadline. */
-export type DropReason = 'queue_full' | 'expired' | 'shutdown';
+/** Why events were given up on: the queue bound, the retry limit, or shutdown's deadline (refusal codes). */
+export type DropReason = Extract<RefusalCode, 'queue_full' | 'expired' | 'shutdown'>;
 
 /** What delivery reports (the metrics implement it). Times in seconds. */
 export interface DeliveryObserver {
@@ -74,7 +75,7 @@ export class WebhookDelivery {
       onDropped: (batches) => {
         const events = batches.reduce((sum, b) => sum + b.events, 0);
         observer.dropped(receiver, events, 'queue_full');
-        this.dropLog.warn('webhook queue full: the oldest batches were dropped', {
+        this.dropLog.warn('webhook queue full: the oldest batches were dropped', refusal('queue_full', `over ${options.maxQueue} queued events`), {
           receiver: receiver.index,
           host: receiver.host,
           batches: batches.length,
@@ -133,7 +134,7 @@ export class WebhookDelivery {
     const left = this.queue.clear();
     if (left > 0) {
       this.options.observer.dropped(this.options.receiver, left, 'shutdown');
-      this.options.log.warn('webhook events not delivered before shutdown', { receiver: this.receiver.index, host: this.receiver.host, events: left });
+      this.options.log.warn('webhook events not delivered before shutdown', { receiver: this.receiver.index, host: this.receiver.host, events: left, code: 'shutdown' });
     }
     this.current = undefined;
     for (const wake of this.idle.splice(0)) wake();
@@ -180,7 +181,7 @@ export class WebhookDelivery {
     const at = now();
     if (at + delay - current.firstTry > this.options.retryForMs && this.queue.settle(current.batch)) {
       observer.dropped(receiver, current.batch.events, 'expired');
-      log.warn('webhook batch dropped: retried for too long', { ...fields, events: current.batch.events, tries: current.tries });
+      log.warn('webhook batch dropped: retried for too long', { ...fields, events: current.batch.events, tries: current.tries, code: 'expired' });
       if (this.closing && this.queue.length === 0) return this.pump();
     }
     if (this.closing && at + delay > this.closing.deadline) return this.giveUp();

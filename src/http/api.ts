@@ -4,7 +4,7 @@ import type { Security } from '../auth/security.js';
 import { QueryRateLimit } from '../queries/rate-limit.js';
 import { QueryCode, type Answer, type QueryService } from '../queries/service.js';
 import { inRequestTerms, type RequestShape } from './api-errors.js';
-import { sendJson, type Router } from './router.js';
+import { sendError, sendJson, type Router } from './router.js';
 
 export interface ApiOptions {
   service: QueryService;
@@ -85,10 +85,6 @@ function reply(res: ServerResponse, answer: Answer, notKnown?: string, pick: (re
   if (!answer.ok) return sendError(res, answer.error.code, answer.error.code === QueryCode.BAD_REQUEST ? inRequestTerms(answer.error.content, shape) : answer.error.content);
   if (notKnown && !answer.known) return sendError(res, QueryCode.NOT_FOUND, notKnown);
   sendJson(res, 200, pick(answer.result));
-}
-
-function sendError(res: ServerResponse, code: number, content: string, headers: Record<string, string> = {}): void {
-  sendJson(res, code, { error: { code, content } }, headers);
 }
 
 /**

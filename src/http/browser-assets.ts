@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
-import { sendJson, type Router } from './router.js';
+import { sendError, type Router } from './router.js';
 
 /** The client bundle's stable path: pages `import { connect } from '/client/presence-bridge.js'`. */
 export const CLIENT_BUNDLE_PATH = '/client/presence-bridge.js';
@@ -56,7 +56,7 @@ export function registerBrowserAssets(router: Router, dir: URL = BROWSER_DIR): R
       try {
         body = await load(asset.file);
       } catch {
-        sendJson(res, 503, { error: { code: 'not_built', content: `${asset.file} is missing: run \`npm run build\`` } });
+        sendError(res, 503, `${asset.file} is missing: run \`npm run build\``);
         return;
       }
       send(res, asset.type, body, req.method === 'HEAD');

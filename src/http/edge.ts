@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { errorBody } from '../protocol/errors.js';
 
 /**
  * What the HTTP edge accepts before any handler runs: MQTT-over-WebSocket subprotocols, and answers to
@@ -32,7 +33,7 @@ export function subprotocolRefusal(req: IncomingMessage): string | undefined {
 /** Writes a complete JSON error answer on a raw socket and closes it (for refusals before a request exists). */
 export function refuseRaw(socket: Duplex, status: number, reason: string, content: string): void {
   if (!socket.writable) return void socket.destroy();
-  const body = JSON.stringify({ error: { code: status, content } });
+  const body = JSON.stringify(errorBody(status, content));
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,

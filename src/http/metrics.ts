@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FeedEvent } from '../feed/intervals.js';
 import type { StoreStats } from '../core/store.js';
+import type { RefusalCode } from '../log/refusals.js';
 import type { Transport } from '../queries/service.js';
 import type { Router } from './router.js';
 
@@ -74,9 +75,9 @@ export class PresenceMetrics {
     this.published.inc({ kind: event.kind, action: event.event.action });
   }
 
-  /** For `PresenceBrokerOptions.onRefused`; reasons are a small fixed set, kept as snake_case labels. */
-  refused(what: RefusalKind, reason: string): void {
-    this.refusals[what].inc({ reason: reason.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '') || 'unknown' });
+  /** For `PresenceBrokerOptions.onRefused`: the `reason` label is the refusal's code (src/log/refusals.ts). */
+  refused(what: RefusalKind, code: RefusalCode): void {
+    this.refusals[what].inc({ reason: code });
   }
 
   /** For `QueryService`'s observer. */

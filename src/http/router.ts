@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorBody } from '../protocol/errors.js';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], url: URL) => void | Promise<void>;
 
@@ -31,14 +32,14 @@ export class Router {
       if (route.method !== req.method && !(route.method === 'GET' && req.method === 'HEAD')) continue;
       const params = decodePathParams(match.slice(1));
       if (typeof params === 'string') {
-        sendJson(res, 400, { error: { code: 400, content: params } });
+        sendError(res, 400, params);
         return true;
       }
       await route.handler(req, res, params, url);
       return true;
     }
     if (pathMatched) {
-      sendJson(res, 405, { error: { code: 405, content: `${req.method} is not allowed here` } }, { allow: 'GET, HEAD' });
+      sendError(res, 405, `${req.method} is not allowed here`, { allow: 'GET, HEAD' });
       return true;
     }
     return false;
@@ -65,4 +66,9 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
   res.end(text);
+}
+
+/** Every HTTP error answer: status `status` with the body `{error: {code: status, content}}` (src/protocol/errors.ts). */
+export function sendError(res: ServerResponse, status: number, content: string, headers: Record<string, string> = {}): void {
+  sendJson(res, status, errorBody(status, content), headers);
 }

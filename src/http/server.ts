@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../log/logger.js';
 import { answerClientError, pickMqttSubprotocol, refuseRaw, subprotocolRefusal } from './edge.js';
-import { Router, sendJson } from './router.js';
+import { Router, sendError } from './router.js';
 
 export const MQTT_WS_PATH = '/mqtt';
 
@@ -21,11 +21,11 @@ export function createHttpServer(
   const server = createServer((req, res) => {
     router.handle(req, res).then(
       (handled) => {
-        if (!handled) sendJson(res, 404, { error: { code: 404, content: 'no such endpoint' } });
+        if (!handled) sendError(res, 404, 'no such endpoint');
       },
       (error: unknown) => {
         log.error('http handler failed', { url: req.url, error });
-        if (!res.headersSent) sendJson(res, 500, { error: { code: 500, content: 'internal error' } });
+        if (!res.headersSent) sendError(res, 500, 'internal error');
         else res.destroy();
       },
     );

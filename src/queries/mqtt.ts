@@ -1,4 +1,5 @@
 import { RefusalLog } from '../log/refusal-log.js';
+import { refusal } from '../log/refusals.js';
 import type { Logger } from '../log/logger.js';
 import { QueryRateLimit } from './rate-limit.js';
 import { QueryCode, type QueryService, type ReplyBody, type WatchScope } from './service.js';
@@ -43,14 +44,14 @@ export function answerQueries(endpoint: QueryEndpoint, service: QueryService, lo
     // Over its rate, a client's query is answered 429 at once: no wait for the model, no read.
     const tooMany = rate.take(clientId);
     if (tooMany) {
-      refusals.warn('query refused', { clientId, userId, reason: tooMany.content });
+      refusals.warn('query refused', refusal('too_many_queries', tooMany.content), { clientId, userId });
       endpoint.reply(clientId, service.refuse(payload, tooMany, 'mqtt'));
       return;
     }
     (async () => {
       const body = await service.request(payload, 'mqtt', scope);
       if ('error' in body && body.error.code === QueryCode.FORBIDDEN) {
-        refusals.warn('query refused', { clientId, userId, reason: body.error.content, policy });
+        refusals.warn('query refused', refusal('not_allowed_to_watch', body.error.content), { clientId, userId, policy });
       }
       await endpoint.settled();
       await endpoint.drained();

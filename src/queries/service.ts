@@ -1,3 +1,4 @@
+import { errorBody } from '../protocol/errors.js';
 import type { GroupHereNowResult, GroupOnlineCountResult, HereNowResult, Member, UserData, WhereNowResult } from '../protocol/payloads.js';
 import { invalidIdReason } from '../protocol/ids.js';
 import type { PresenceTracker } from '../core/tracker.js';
@@ -268,9 +269,9 @@ function isMethod(name: string): name is MethodName {
 }
 
 function refusal(id: RequestId | null, code: number, content: string): { ok: false; reply: ErrorReply } {
-  return { ok: false, reply: { id, error: { code, content } } };
+  return { ok: false, reply: { id, ...errorBody(code, content) } };
 }
 
 function failure(code: number, content: string): { ok: false; error: QueryError } {
-  return { ok: false, error: { code, content } };
+  return { ok: false, ...errorBody(code, content) };
 }

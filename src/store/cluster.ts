@@ -7,6 +7,7 @@ import type { ClusterParts, PresenceBroker } from '../broker/presence-broker.js'
 import type { ServeConfig } from '../config.js';
 import { ConfigError } from '../config.js';
 import type { Logger } from '../log/logger.js';
+import { refusal } from '../log/refusals.js';
 import type { UserData } from '../core/events.js';
 import { ClusterNode } from './cluster-node.js';
 import { ClusterTracker } from './cluster-tracker.js';
@@ -81,7 +82,7 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
       return queues;
     },
     // A SUBSCRIBE to a group while Redis is away is refused (0x80), as a CONNECT is (CONNACK 3).
-    membershipsUnavailable: () => (node?.healthy() ? undefined : 'server unavailable: the cluster store (Redis) is unreachable'),
+    membershipsUnavailable: () => (node?.healthy() ? undefined : refusal('server_unavailable', 'server unavailable: the cluster store (Redis) is unreachable')),
     // One node (a lease) publishes every large group's interval events (docs/cluster.md).
     intervals: (settings, next, delivered) => {
       const relay = new IntervalRelay(redis, keys, nodeId, Math.max(config.nodeTimeoutMs, 3 * settings.intervalMs));
