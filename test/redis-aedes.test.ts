@@ -2,6 +2,7 @@
  * The Redis side of aedes in cluster mode (src/store/redis-aedes.ts), against a real redis-server:
  * retained user records never go back in time, and persistent-session queues stay bounded.
  */
+import { createRequire } from 'node:module';
 import t from 'tap';
 import { capRedisQueues, redisAedes } from '../src/store/redis-aedes.js';
 import { ClusterKeys } from '../src/store/redis-keys.js';
@@ -52,5 +53,32 @@ t.test('persistent-session queues stop at maxPerSession; undeliverable packets a
   t.equal(queues.dropped, 3, 'the rest were dropped and counted');
   t.strictSame(full, ['sleeper'], 'reported once per episode');
   t.equal(await redis.client().llen(`${keys.aedes()}outgoing:other`), 0, 'an undeliverable packet is not queued');
+  for (const connection of parts.connections) connection.disconnect();
+});
+
+t.test("the will delete aedes runs before every CONNACK costs no Redis command; addressed will deletes still work", async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  const keys = new ClusterKeys('w');
+  const parts = redisAedes(redis.url, keys, 'presence/user/', 'N1', () => {});
+  t.teardown(() => parts.close());
+  const persistence = parts.persistence;
+  // A will as aedes-persistence-redis' putWill stores it for client `dev` on broker N1.
+  const willKey = `${keys.aedes()}will:N1:dev`;
+  const msgpack = createRequire(import.meta.url)('msgpack-lite') as { encode(value: unknown): Buffer };
+  await redis.client().set(willKey, msgpack.encode({ topic: 'presence/conn/u/dev', payload: Buffer.from('gone'), clientId: 'dev', brokerId: 'N1' }));
+  await redis.client().rpush(`${keys.aedes()}will`, 'will:N1:dev');
+  t.equal(await redis.client().exists(willKey), 1, 'the will is stored under the broker id');
+  const calls = async () => {
+    const stats = await redis.client().info('commandstats');
+    return [...stats.matchAll(/cmdstat_(\w+):calls=(\d+)/g)].filter(([, name]) => !['info', 'exists', 'set', 'rpush'].includes(name!)).reduce((sum, m) => sum + Number(m[2]), 0);
+  };
+  const before = await calls();
+  // What aedes' connect handler passes: its Client, which has an id and no brokerId.
+  t.equal(await persistence.delWill({ id: 'dev' }), null, 'answered "no will"');
+  t.equal(await calls(), before, 'no Redis command was sent');
+  t.equal(await redis.client().exists(willKey), 1, 'the stored will is untouched (as before: that key was never the one looked up)');
+  t.ok(await persistence.delWill({ id: 'dev', brokerId: 'N1' }), 'a delete naming the broker returns the will');
+  t.equal(await redis.client().exists(willKey), 0, 'and removes it');
   for (const connection of parts.connections) connection.disconnect();
 });

@@ -16,7 +16,7 @@ const mqemitterRedis = require('mqemitter-redis') as (opts: { pubConn: Redis; su
 export interface AedesPersistence extends OutgoingPersistence {
   storeRetained(packet: { topic: string; payload: Buffer }): Promise<void>;
   streamWill(brokers?: unknown): AsyncIterable<unknown> | Readable;
-  delWill(client: { id: string; brokerId: string }): Promise<unknown>;
+  delWill(client: { id: string; brokerId?: string }): Promise<unknown>;
   destroy(): Promise<void>;
 }
 
@@ -80,6 +80,7 @@ export function redisAedes(
     await (guard as Redis & RetainScript).retainIfNewer(`${keys.aedes()}retained`, keys.retainedSeq(), packet.topic, seq, msgpack.encode(packet));
   };
   persistence.streamWill = () => Readable.from([]);
+  skipUnaddressedDelWill(persistence);
 
   const mq = mqemitterRedis({ pubConn, subConn });
   // Redis refusing connections is the node's health to report (cluster-node.ts), not a crash.
@@ -101,6 +102,18 @@ export function redisAedes(
       // aedes.close() closes the emitter (its two connections)
     },
   };
+}
+
+/**
+ * aedes calls `delWill(client)` before every CONNACK (connect.js `storeWill`) with its Client, which has
+ * no `brokerId`: aedes-persistence-redis then runs LREM, GET and DEL (two round trips) on
+ * `will:undefined:<id>`, a key nothing writes (`putWill` stores under the broker's id). Answering "no
+ * will" at once changes nothing but the cost (docs/cluster.md, "Capacity"). The deletes that name a
+ * broker (a clean disconnect, a will published, a dead node's wills) still run.
+ */
+function skipUnaddressedDelWill(persistence: AedesPersistence): void {
+  const delWill = persistence.delWill.bind(persistence);
+  persistence.delWill = (client) => (client.brokerId === undefined ? Promise.resolve(null) : delWill(client));
 }
 
 function seqOf(payload: Buffer): number | undefined {
