@@ -1,15 +1,5 @@
-import type {
-  ConnectionDown,
-  ConnectionUp,
-  DataUpdate,
-  GroupEvent,
-  OfflineReason,
-  PresenceEvent,
-  UserData,
-  UserEvent,
-  UserSnapshot,
-  UpdateResult,
-} from './events.js';
+import type { ConnectionDown, ConnectionUp, DataUpdate, GroupEvent, OfflineReason, PresenceEvent } from './events.js';
+import type { UserData, UserEvent, UserSnapshot, UpdateResult } from './events.js';
 import { MemoryStore } from './memory-store.js';
 import { StoreConflict, type GroupPage, type PresenceStore, type StoreStats, type UserRecord } from './store.js';
 import { GraceTimers } from './grace-timers.js';
