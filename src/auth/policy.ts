@@ -30,8 +30,9 @@ export interface PolicyContext {
 export type PolicyFactory = (context: PolicyContext) => WatchPolicy;
 
 /**
- * A synchronous mirror of group membership, fed by the tracker's own join/leave events (the truth)
- * and by joins the broker has just authorized (so limits hold for joins still in flight).
+ * A synchronous, read-only mirror of group membership for the policy and the limits, fed only by the
+ * tracker's own join/leave events (`apply`): the tracker's store is the one owner of membership. Joins
+ * authorized but not yet applied are counted apart, as reservations (join-reservations.ts).
  */
 export class Membership {
   private readonly groupsOf = new Map<string, Set<string>>();
