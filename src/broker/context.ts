@@ -35,4 +35,11 @@ export interface BrokerContext {
    * only a close in the same read as the UNSUBSCRIBE can do it and the rule stays as it was.
    */
   lateUnsubscribes?: boolean;
+  /**
+   * Bring a connection up when aedes registers it (its `client` event, before CONNACK is written)
+   * rather than at `clientReady` (after CONNACK and a read of the session's queue). On in a cluster: a
+   * client holding CONNACK from node B may at once end its other device on node A, and A must already
+   * find B's connection in Redis, or the user gets an offline/online pair (docs/cluster.md).
+   */
+  upAtRegister?: boolean;
 }

@@ -1,5 +1,6 @@
 import type { Aedes, Client } from 'aedes';
 import { registeredClient, replaceUnregisterClient, uncountClient } from './aedes-internals.js';
+import type { ConnectionUp } from '../core/events.js';
 import type { BrokerContext } from './context.js';
 import { restoredMemberships } from './subscribe.js';
 
@@ -20,6 +21,12 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
     // Two CONNECTs with one id registering at once: aedes closes the old client for only one of
     // them, and the other overwrites a live client it never closed. Finish that takeover here.
     if (displaced && displaced !== client && !displaced.closed) displaced.close();
+    if (ctx.upAtRegister && !ctx.closing()) {
+      const identity = ctx.sessions.identity(client);
+      if (!identity || identity.observer) return;
+      upEarly.add(client);
+      upCommits.set(client, ctx.tracker.connectionUp(upOf(identity, client)).catch(() => {}));
+    }
   });
 
   broker.on('clientReady', (client) => {
@@ -34,16 +41,14 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
     // Taken over meanwhile by the same user: it lives on under the successor, which brings it online.
     const successor = client.closed ? successorUserOf(ctx, client) : undefined;
     if (successor === identity.userId) return;
-    void ctx.tracker.connectionUp({
-      userId: identity.userId,
-      connectionId: client.id,
-      data: identity.data,
-      epoch: identity.epoch,
-    });
+    // Already up since its registration (cluster): a connection that closed meanwhile was ended by its
+    // `clientDisconnect`, which came after that up; nothing is left to do but restore memberships.
+    const early = upEarly.has(client);
+    if (!early) void ctx.tracker.connectionUp(upOf(identity, client));
     if (!client.clean) {
       for (const groupId of restoredMemberships(ctx, client)) void ctx.tracker.join(identity.userId, groupId);
     }
-    if (client.closed) {
+    if (client.closed && !early) {
       const reason = successor ? 'takeover' : ctx.sessions.endingOf(client);
       void ctx.tracker.connectionDown({ userId: identity.userId, connectionId: client.id, reason });
     }
@@ -64,6 +69,31 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
       void ctx.tracker.connectionDown({ userId: identity.userId, connectionId: client.id, reason });
     });
   });
+}
+
+/** Clients brought up at their registration (`BrokerContext.upAtRegister`), and that up's commit. */
+const upEarly = new WeakSet<Client>();
+const upCommits = new WeakMap<Client, Promise<void>>();
+
+/**
+ * With `upAtRegister`: CONNACK waits until the registration's up is committed. aedes runs, between
+ * registering a client and writing its CONNACK, only the persistence's `cleanIncoming` (a clean
+ * session's QoS 2 store, an aedes-persistence method it awaits), so that is where the wait goes: a client
+ * holding CONNACK 0 from this node is already in the store every node reads. A persistent session
+ * (clean=false) gets no `cleanIncoming` call and is not held (docs/cluster.md, Limits).
+ */
+export function holdConnackUntilUp(persistence: { cleanIncoming?: (client: Client) => Promise<unknown> }): void {
+  const clean = persistence.cleanIncoming?.bind(persistence);
+  persistence.cleanIncoming = async (client: Client) => {
+    const result = clean ? await clean(client) : undefined;
+    await upCommits.get(client);
+    upCommits.delete(client);
+    return result;
+  };
+}
+
+function upOf(identity: { userId: string; data?: ConnectionUp['data']; epoch?: ConnectionUp['epoch'] }, client: Client): ConnectionUp {
+  return { userId: identity.userId, connectionId: client.id, data: identity.data, epoch: identity.epoch };
 }
 
 /** The user of the live client that now holds `client`'s id, if another one does. */
