@@ -24,7 +24,6 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
     if (ctx.upAtRegister && !ctx.closing()) {
       const identity = ctx.sessions.identity(client);
       if (!identity || identity.observer) return;
-      upEarly.add(client);
       upCommits.set(client, ctx.tracker.connectionUp(upOf(identity, client)).catch(() => {}));
     }
   });
@@ -43,7 +42,7 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
     if (successor === identity.userId) return;
     // Already up since its registration (cluster): a connection that closed meanwhile was ended by its
     // `clientDisconnect`, which came after that up; nothing is left to do but restore memberships.
-    const early = upEarly.has(client);
+    const early = upCommits.has(client);
     if (!early) void ctx.tracker.connectionUp(upOf(identity, client));
     if (!client.clean) {
       for (const groupId of restoredMemberships(ctx, client)) void ctx.tracker.join(identity.userId, groupId);
@@ -71,8 +70,7 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
   });
 }
 
-/** Clients brought up at their registration (`BrokerContext.upAtRegister`), and that up's commit. */
-const upEarly = new WeakSet<Client>();
+/** Clients brought up at their registration (`BrokerContext.upAtRegister`), each with that up's commit. */
 const upCommits = new WeakMap<Client, Promise<void>>();
 
 /**
@@ -87,7 +85,6 @@ export function holdConnackUntilUp(persistence: { cleanIncoming?: (client: Clien
   persistence.cleanIncoming = async (client: Client) => {
     const result = clean ? await clean(client) : undefined;
     await upCommits.get(client);
-    upCommits.delete(client);
     return result;
   };
 }
