@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { Redis, type RedisOptions } from 'ioredis';
 import { prefixRedisChannels } from '../broker/aedes-internals.js';
 import type { OfflineQueues, OfflineQueueOptions, OutgoingPersistence } from '../broker/offline-queue.js';
+import { holdPublishesUntilSubscribed } from './publish-gate.js';
 import type { ClusterKeys } from './redis-keys.js';
 
 const require = createRequire(import.meta.url);
@@ -51,6 +52,7 @@ return 1
  * mqemitter-redis (message fan-out between nodes), both on ioredis 5, for one cluster:
  * - every key under `<cluster>:aedes:` (ioredis keyPrefix), every pub/sub channel under `<cluster>:mq:`
  *   (pub/sub ignores databases, so without it two clusters on one Redis would hear each other);
+ * - nothing is published while the emitter's subscriber is not subscribed (publish-gate.ts);
  * - a retained `presence/user/<id>` never goes back in time: two nodes publishing for one user race to
  *   store it, and the higher `seq` wins whatever the order (the memory index, retained-index.ts, is
  *   single-process and not used here: the Redis persistence already answers a filter without wildcards
@@ -70,6 +72,7 @@ export function redisAedes(
   const guard = new Redis(url, options);
   const pubConn = new Redis(url, { ...options, enableAutoPipelining: true });
   const subConn = new Redis(url, options);
+  holdPublishesUntilSubscribed(pubConn, subConn);
   const persistence = redisPersistence({ conn: db });
   const storeRetained = persistence.storeRetained.bind(persistence);
   guard.defineCommand('retainIfNewer', { numberOfKeys: 2, lua: RETAIN_IF_NEWER });

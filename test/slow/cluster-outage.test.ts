@@ -171,3 +171,36 @@ t.test('Redis down for longer than a Redis client retries: a leave made meanwhil
   t.match((await getJson(a, '/v1/groups/x?limit=10')).body, { total: 1, members: [{ id: 'lou', online: true }] });
   t.match((await getJson(a, '/v1/users/kim')).body, { online: true }, 'kim stays connected and online');
 });
+
+t.test("a node's Redis subscriber reconnecting: what it publishes meanwhile is held and delivered, in order", async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  const a = await startNode(t, redis, 'A', NODE_TIMEOUT);
+  const watch = await watcher(t, a.mqtt);
+  const admin = redis.client();
+  // Only the pub/sub connections drop (as after a network blip or a Redis restart, where the publishing
+  // connection may come back first): the node stays healthy and goes on publishing. Redis forwards a
+  // PUBLISH only to the subscribers it has at that moment, so what it publishes before its subscriber
+  // has subscribed again reaches nobody unless the node holds it back until then.
+  const killed = await admin.client('KILL', 'TYPE', 'pubsub');
+  t.ok(Number(killed) >= 1, `the node's subscriber connection dropped (${String(killed)})`);
+  const ids = ['jan', 'kai', 'lea', 'max', 'ned'];
+  for (const id of ids) void client(t, a.mqtt, { clientId: `${id}-1`, username: id });
+  const seen: string[] = [];
+  for (let i = 0; i < ids.length; i++) {
+    const event = (await watch.next('an online')).json;
+    t.match(event, { action: 'online' });
+    seen.push(String(event.id));
+  }
+  t.same([...seen].sort(), ids, 'every online published while the subscriber was away arrived');
+  const again = await admin.client('KILL', 'TYPE', 'pubsub');
+  t.ok(Number(again) >= 1, 'dropped again');
+  const ned = await client(t, a.mqtt, { clientId: 'ned-2', username: 'ned' });
+  await subscribe(ned, 'group/x');
+  await ned.unsubscribeAsync('group/x');
+  // ned's second connection (no online: ned-1 holds him online) joins x and leaves it; a marker closes the run.
+  await client(t, a.mqtt, { clientId: 'oto-1', username: 'oto' });
+  t.match((await watch.next("ned's join")).json, { groupId: 'x', id: 'ned', action: 'join', groupOnlineCount: 1 });
+  t.match((await watch.next("ned's leave")).json, { groupId: 'x', id: 'ned', action: 'leave', groupOnlineCount: 0 });
+  t.match((await watch.next('the marker')).json, { id: 'oto', action: 'online' }, 'nothing lost, nothing repeated, in order');
+});
