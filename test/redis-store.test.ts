@@ -64,7 +64,7 @@ const burst: fc.Arbitrary<Step> = fc
   .uniqueArray(signal, { minLength: 2, maxLength: USERS.length, selector: (s) => s.user })
   .map((signals) => ({ op: 'burst' as const, signals }));
 
-t.test('two trackers sharing one RedisStore behave as one (model)', async (t) => {
+for (const concurrency of ['serial', 'per-user'] as const) t.test(`two trackers sharing one RedisStore behave as one (model, ${concurrency} changes)`, async (t) => {
   const redis = await startRedis(t);
   if (!redis) return;
   const connections = NODES.map(() => new Redis(redis.port, '127.0.0.1'));
@@ -72,13 +72,14 @@ t.test('two trackers sharing one RedisStore behave as one (model)', async (t) =>
   let run = 0;
   await fc.assert(
     fc.asyncProperty(fc.array(fc.oneof({ arbitrary: signal, weight: 4 }, { arbitrary: burst, weight: 1 }), { maxLength: 25 }), async (steps) => {
-      const cluster = `model${run++}`;
+      const cluster = `model-${concurrency}-${run++}`;
       const events: PresenceEvent[] = [];
       const trackers = NODES.map(
         (nodeId, i) =>
           new PresenceTracker({
             store: new RedisStore(connections[i]!, cluster),
             nodeId,
+            concurrency,
             onEvents: (batch) => events.push(...batch),
             onError: (error) => {
               throw error;
@@ -165,4 +166,47 @@ t.test('concurrent changes of one user on two nodes are never lost (compare-and-
   t.equal(events.filter((e) => e.kind === 'user').length, 1, 'one online');
   const seqs = events.map((e) => e.event.seq).sort((a, b) => a - b);
   t.equal(new Set(seqs).size, seqs.length, 'no seq issued twice');
+});
+
+t.test('per-user changes overlap, and events still leave in commit order (each count right after its event)', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  const connections = NODES.map(() => new Redis(redis.port, '127.0.0.1'));
+  t.teardown(() => connections.forEach((c) => c.disconnect()));
+  const events: PresenceEvent[] = [];
+  const store = new RedisStore(connections[0]!, 'order');
+  // Reads of some users are slowed down, so their changes are committed later than they were asked for.
+  const getUser = store.getUser.bind(store);
+  store.getUser = async (userId) => {
+    if (Number(userId.slice(1)) % 3 === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    return getUser(userId);
+  };
+  let inFlight = 0;
+  let overlapped = 0;
+  const commit = store.commit.bind(store);
+  store.commit = async (...args) => {
+    inFlight++;
+    overlapped = Math.max(overlapped, inFlight);
+    try {
+      return await commit(...args);
+    } finally {
+      inFlight--;
+    }
+  };
+  const tracker = new PresenceTracker({ store, nodeId: 'A', concurrency: 'per-user', onEvents: (b) => events.push(...b) });
+  const N = 60;
+  await Promise.all(Array.from({ length: N }, (_, i) => tracker.connectionUp({ userId: `u${i}`, connectionId: `c${i}` })));
+  events.length = 0;
+  await Promise.all(Array.from({ length: N }, (_, i) => tracker.join(`u${i}`, 'g')));
+  t.ok(overlapped > 1, `commits overlapped (up to ${overlapped} at once)`);
+  const counts = events.filter((e) => e.kind === 'group').map((e) => (e.kind === 'group' ? e.event.groupOnlineCount : -1));
+  t.strictSame(counts, Array.from({ length: N }, (_, i) => i + 1), 'group counts rise by one per event, in emission order');
+  t.not(
+    events.map((e) => e.event.id).join(),
+    Array.from({ length: N }, (_, i) => `u${i}`).join(),
+    'the slowed users were committed out of call order (so the check above means something)',
+  );
+  await Promise.all(Array.from({ length: N }, (_, i) => tracker.connectionDown({ userId: `u${i}`, connectionId: `c${i}`, reason: 'disconnect' })));
+  await tracker.settled();
+  t.equal((await store.groupOnlineCounts(['g'])).get('g'), 0);
 });

@@ -2,6 +2,7 @@ import type { ConnectionDown, ConnectionUp, DataUpdate, GroupEvent, OfflineReaso
 import type { UserData, UserEvent, UserSnapshot, UpdateResult } from './events.js';
 import { MemoryStore } from './memory-store.js';
 import { StoreConflict, type GroupPage, type PresenceStore, type StoreStats, type UserRecord } from './store.js';
+import { ChangeQueue, OrderedRelease } from './change-queue.js';
 import { GraceTimers } from './grace-timers.js';
 import { realScheduler, type Scheduler } from './scheduler.js';
 import * as rules from './transitions.js';
@@ -27,6 +28,12 @@ export interface TrackerOptions {
    * ones it ends, so a late disconnect after a cross-node takeover ends nothing (src/cluster/).
    */
   nodeId?: string;
+  /**
+   * `serial` (default): one queue for all changes. `per-user`: changes of different users overlap, for
+   * a store where a change costs round trips; its commits must take effect in the order they are called
+   * (see change-queue.ts). Events leave in commit order either way.
+   */
+  concurrency?: 'serial' | 'per-user';
 }
 
 export interface UserState {
@@ -43,8 +50,9 @@ export interface UserState {
 
 /**
  * The presence model: fed normalized signals, it keeps state in its store and emits events.
- * Every change runs through one serial queue, so events leave in exactly the order their changes were
- * applied and each group count is the count right after its event, whatever the store's latency.
+ * A user's changes run one at a time (by default every change of the process does; `concurrency`), and
+ * events leave in exactly the order their changes were committed, so each group count is the count
+ * right after its event, whatever the store's latency.
  */
 export class PresenceTracker {
   readonly store: PresenceStore;
@@ -54,7 +62,8 @@ export class PresenceTracker {
   private readonly trustedData: (userId: string) => UserData | undefined;
   private onEvents: (events: PresenceEvent[]) => void;
   private readonly onError: (error: unknown) => void;
-  private tail: Promise<void> = Promise.resolve();
+  private readonly queue: ChangeQueue;
+  private readonly released: OrderedRelease<PresenceEvent[]>;
   private lastSeq = 0;
   // Grace tokens are compared across the nodes of a cluster: start each process somewhere random.
   private nextToken = 1 + Math.floor(Math.random() * 2 ** 40);
@@ -69,6 +78,8 @@ export class PresenceTracker {
     this.onEvents = options.onEvents ?? (() => {});
     this.onError = options.onError ?? ((error) => console.error(error));
     this.nodeId = options.nodeId;
+    this.queue = new ChangeQueue(options.concurrency ?? 'serial', (error) => this.onError(error));
+    this.released = new OrderedRelease((events) => this.onEvents(events), (error) => this.onError(error));
   }
 
   /** Where events go; the edges (broker adapter, bridge) set this once. */
@@ -148,7 +159,7 @@ export class PresenceTracker {
 
   /** Resolves once every change queued so far has been applied and emitted. */
   settled(): Promise<void> {
-    return this.tail;
+    return this.queue.settled();
   }
 
   async user(userId: string): Promise<UserState | undefined> {
@@ -177,10 +188,7 @@ export class PresenceTracker {
     userId: string,
     rule: (record: UserRecord | undefined, now: number) => rules.Transition | undefined,
   ): Promise<void> {
-    // The queue never rejects: a failed change is reported and must not wedge every later one, nor
-    // surface as an unhandled rejection in an edge that fired and forgot.
-    this.tail = this.tail.then(() => this.apply(userId, rule)).catch((error: unknown) => this.onError(error));
-    return this.tail;
+    return this.queue.run(userId, () => this.apply(userId, rule));
   }
 
   private async apply(
@@ -223,8 +231,15 @@ export class PresenceTracker {
       record = { ...record, seq };
       // lastSeen is the time of the user's last offline event, stamped like `time` and `seq`.
       if (announce.user?.action === 'offline') record.lastSeen = now;
-      const counts = await this.store.commit(record, transition.touched, current);
-      this.onEvents(this.toEvents(record, announce, counts, now, seqs));
+      // The slot is taken right before the commit is called: events leave in commit order.
+      const release = this.released.reserve();
+      let events: PresenceEvent[] | undefined;
+      try {
+        const counts = await this.store.commit(record, transition.touched, current);
+        events = this.toEvents(record, announce, counts, now, seqs);
+      } finally {
+        release(events);
+      }
     } else {
       await this.store.commit(record, transition.touched, current);
     }

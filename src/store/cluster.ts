@@ -60,6 +60,8 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
   const tracker = new ClusterTracker({
     store,
     nodeId,
+    // Each change is a Redis read and commit: users' changes overlap (core/change-queue.ts).
+    concurrency: 'per-user',
     handoffMs: Math.min(2000, config.nodeTimeoutMs),
     graceMs: config.graceMs,
     trustedData,

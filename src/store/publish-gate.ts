@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 
 interface Held {
   channel: string | Buffer;
@@ -8,8 +8,8 @@ interface Held {
 }
 
 /**
- * Holds a node's PUBLISHes while its own subscriber connection is not subscribed, so nothing the node
- * publishes is lost to itself (mqemitter-redis delivers even local messages through Redis).
+ * The publishing connection of a node's emitter: it holds PUBLISHes while the emitter's subscriber
+ * connection (`subscriber`) is not subscribed, so nothing the node publishes is lost to itself (mqemitter-redis delivers even local messages through Redis).
  *
  * Redis forwards a PUBLISH only to the subscribers it has when it runs it. The emitter's two
  * connections reconnect independently (a Redis restart, a network blip, `CLIENT KILL TYPE pubsub`), and
@@ -28,57 +28,61 @@ interface Held {
  * Held messages are in memory and unbounded, as ioredis' own offline queue is; the node refuses new
  * connections while its store is unreachable (cluster-node.ts).
  */
-export function holdPublishesUntilSubscribed(pubConn: Redis, subConn: Redis): void {
-  const publish = pubConn.publish.bind(pubConn) as (channel: string | Buffer, message: string | Buffer) => Promise<number>;
-  let subscribed = false;
-  let epoch = 0;
-  const held: Held[] = [];
-  const inflight = new Set<Held>();
 
-  const send = (entry: Held): void => {
-    inflight.add(entry);
-    const sentIn = epoch;
-    publish(entry.channel, entry.message).then(
+export class GatedPublisher extends Redis {
+  private subscribed = false;
+  private epoch = 0;
+  private readonly held: Held[] = [];
+  private readonly inflight = new Set<Held>();
+
+  constructor(url: string, options: RedisOptions, subscriber: Redis) {
+    super(url, options);
+    subscriber.on('close', () => {
+      this.epoch++;
+      this.subscribed = false;
+      this.held.unshift(...this.inflight);
+      this.inflight.clear();
+    });
+    subscriber.on('ready', () => {
+      const at = this.epoch;
+      // After ioredis' ready handler has queued the re-subscriptions (in the same synchronous run).
+      setImmediate(() => {
+        subscriber.ping().then(
+          () => {
+            if (at !== this.epoch || this.subscribed) return;
+            this.subscribed = true;
+            for (const entry of this.held.splice(0)) this.send(entry);
+          },
+          () => {},
+        );
+      });
+    });
+    if (subscriber.status === 'wait') subscriber.connect().catch(() => {});
+  }
+
+  /** PUBLISH (ioredis' signature without the callback form, which the emitter does not use). */
+  override publish(channel: string | Buffer, message: string | Buffer): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      const entry = { channel, message, resolve, reject };
+      if (this.subscribed) this.send(entry);
+      else this.held.push(entry);
+    });
+  }
+
+  private send(entry: Held): void {
+    this.inflight.add(entry);
+    const sentIn = this.epoch;
+    super.publish(entry.channel, entry.message).then(
       (receivers) => {
-        if (sentIn !== epoch) return;
-        inflight.delete(entry);
+        if (sentIn !== this.epoch) return;
+        this.inflight.delete(entry);
         entry.resolve(receivers);
       },
       (error: Error) => {
-        if (sentIn !== epoch) return;
-        inflight.delete(entry);
+        if (sentIn !== this.epoch) return;
+        this.inflight.delete(entry);
         entry.reject(error);
       },
     );
-  };
-
-  (pubConn as unknown as { publish: (channel: string | Buffer, message: string | Buffer) => Promise<number> }).publish = (channel, message) =>
-    new Promise<number>((resolve, reject) => {
-      const entry = { channel, message, resolve, reject };
-      if (subscribed) send(entry);
-      else held.push(entry);
-    });
-
-  subConn.on('close', () => {
-    epoch++;
-    subscribed = false;
-    held.unshift(...inflight);
-    inflight.clear();
-  });
-  subConn.on('ready', () => {
-    const at = epoch;
-    // After ioredis' ready handler has queued the re-subscriptions (in the same synchronous run).
-    setImmediate(() => {
-      subConn.ping().then(
-        () => {
-          if (at !== epoch || subscribed) return;
-          subscribed = true;
-          for (const entry of held.splice(0)) send(entry);
-        },
-        () => {},
-      );
-    });
-  });
-  if (subConn.status === 'ready') subConn.emit('ready');
-  else if (subConn.status === 'wait') subConn.connect().catch(() => {});
+  }
 }

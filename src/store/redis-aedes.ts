@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { Redis, type RedisOptions } from 'ioredis';
 import { prefixRedisChannels } from '../broker/aedes-internals.js';
 import type { OfflineQueues, OfflineQueueOptions, OutgoingPersistence } from '../broker/offline-queue.js';
-import { holdPublishesUntilSubscribed } from './publish-gate.js';
+import { GatedPublisher } from './publish-gate.js';
 import type { ClusterKeys } from './redis-keys.js';
 
 const require = createRequire(import.meta.url);
@@ -70,9 +70,8 @@ export function redisAedes(
 ): RedisAedes {
   const db = new Redis(url, { ...options, keyPrefix: keys.aedes() });
   const guard = new Redis(url, options);
-  const pubConn = new Redis(url, { ...options, enableAutoPipelining: true });
   const subConn = new Redis(url, options);
-  holdPublishesUntilSubscribed(pubConn, subConn);
+  const pubConn = new GatedPublisher(url, { ...options, enableAutoPipelining: true }, subConn);
   const persistence = redisPersistence({ conn: db });
   const storeRetained = persistence.storeRetained.bind(persistence);
   guard.defineCommand('retainIfNewer', { numberOfKeys: 2, lua: RETAIN_IF_NEWER });
