@@ -175,7 +175,9 @@ t.test('per-user changes overlap, and events still leave in commit order (each c
   t.teardown(() => connections.forEach((c) => c.disconnect()));
   const events: PresenceEvent[] = [];
   const store = new RedisStore(connections[0]!, 'order');
-  // Reads of some users are slowed down, so their changes are committed later than they were asked for.
+  // Reads of some users are slowed down, so their changes are committed later than they were asked for
+  // (every change reads: none starts from the record last known).
+  store.lastKnown = () => undefined;
   const getUser = store.getUser.bind(store);
   store.getUser = async (userId) => {
     if (Number(userId.slice(1)) % 3 === 0) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -209,4 +211,45 @@ t.test('per-user changes overlap, and events still leave in commit order (each c
   await Promise.all(Array.from({ length: N }, (_, i) => tracker.connectionDown({ userId: `u${i}`, connectionId: `c${i}`, reason: 'disconnect' })));
   await tracker.settled();
   t.equal((await store.groupOnlineCounts(['g'])).get('g'), 0);
+});
+
+t.test('a node starts a change from the record it last knew, and is never misled when it is stale', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  const connections = NODES.map(() => new Redis(redis.port, '127.0.0.1'));
+  t.teardown(() => connections.forEach((c) => c.disconnect()));
+  const events: string[] = [];
+  const stores = NODES.map((_, i) => new RedisStore(connections[i]!, 'known'));
+  let reads = 0;
+  const getUser = stores[0]!.getUser.bind(stores[0]!);
+  stores[0]!.getUser = (userId) => {
+    reads++;
+    return getUser(userId);
+  };
+  const [a, b] = NODES.map(
+    (nodeId, i) =>
+      new PresenceTracker({
+        store: stores[i]!,
+        nodeId,
+        concurrency: 'per-user',
+        onEvents: (batch) => events.push(...batch.map((e) => `${nodeId} ${e.kind === 'group' ? e.event.groupId : 'user'} ${e.event.action}`)),
+      }),
+  ) as [PresenceTracker, PresenceTracker];
+  await a.connectionUp({ userId: 'u', connectionId: 'c1' });
+  await a.join('u', 'g');
+  t.equal(reads, 1, "A read u once: its second change started from the record it had committed");
+  // B changes u behind A's back: A's known record is stale now.
+  await b.leave('u', 'g');
+  await b.connectionUp({ userId: 'u', connectionId: 'c2' });
+  // By A's stale record u is still in g, so this join would be nothing: A must read and find it is one.
+  await a.join('u', 'g');
+  // By A's stale record c2 does not exist; it is B's anyway: a down of it on A ends nothing.
+  await a.connectionDown({ userId: 'u', connectionId: 'c2', reason: 'disconnect' });
+  // A stale record with something to do: its commit is refused, A reads and applies the change again.
+  await a.connectionDown({ userId: 'u', connectionId: 'c1', reason: 'disconnect' });
+  await b.connectionDown({ userId: 'u', connectionId: 'c2', reason: 'disconnect' });
+  t.strictSame(events, ['A user online', 'A g join', 'B g leave', 'A g join', 'B user offline', 'B g offline']);
+  const user = await a.user('u');
+  t.match(user, { online: false, connections: 0, groups: ['g'] });
+  t.ok(reads >= 3, `A read again when its record was stale (${reads} reads)`);
 });

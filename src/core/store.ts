@@ -66,6 +66,13 @@ export interface PresenceStore {
    * loads and applies the rule again (compare-and-set).
    */
   commit(record: UserRecord, touchedGroups: readonly string[], loaded?: UserRecord): Promise<Map<string, number>>;
+  /**
+   * Optional, for a store shared by several processes: the record this process last read or committed
+   * for the user, if it still holds it (no I/O), so a change can start without a read. It may be stale:
+   * `commit` then rejects with `StoreConflict` (and the tracker reads), and a rule that finds nothing to
+   * do on it is applied again to a fresh read (the tracker does both).
+   */
+  lastKnown?(userId: string): UserRecord | undefined;
   groupPage(groupId: string, limit: number, offset: number): Promise<GroupPage>;
   groupOnlineCounts(groupIds: readonly string[]): Promise<Map<string, number>>;
   stats(): Promise<StoreStats>;

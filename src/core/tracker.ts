@@ -1,11 +1,12 @@
-import type { ConnectionDown, ConnectionUp, DataUpdate, GroupEvent, OfflineReason, PresenceEvent } from './events.js';
-import type { UserData, UserEvent, UserSnapshot, UpdateResult } from './events.js';
+import type { ConnectionDown, ConnectionUp, DataUpdate, OfflineReason, PresenceEvent } from './events.js';
+import type { UserData, UserSnapshot, UpdateResult } from './events.js';
 import { MemoryStore } from './memory-store.js';
 import { StoreConflict, type GroupPage, type PresenceStore, type StoreStats, type UserRecord } from './store.js';
 import { ChangeQueue, OrderedRelease } from './change-queue.js';
 import { GraceTimers } from './grace-timers.js';
 import { realScheduler, type Scheduler } from './scheduler.js';
 import * as rules from './transitions.js';
+import { eventsOf } from './events-of.js';
 
 export { realScheduler, type Scheduler } from './scheduler.js';
 
@@ -199,7 +200,7 @@ export class PresenceTracker {
     // load again and re-apply the rule, so no node's change is ever lost.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.applyOnce(userId, rule);
+        return await this.applyOnce(userId, rule, attempt === 1);
       } catch (error) {
         if (!(error instanceof StoreConflict) || attempt >= MAX_COMMIT_ATTEMPTS) throw error;
       }
@@ -209,11 +210,18 @@ export class PresenceTracker {
   private async applyOnce(
     userId: string,
     rule: (record: UserRecord | undefined, now: number) => rules.Transition | undefined,
+    mayStartFromKnown: boolean,
   ): Promise<void> {
-    const current = await this.store.getUser(userId);
+    // A shared store may offer the record this process last knew: no read; its commit checks it is current.
+    const known = mayStartFromKnown ? this.store.lastKnown?.(userId) : undefined;
+    const current = known ?? (await this.store.getUser(userId));
     const now = this.now();
     const transition = rule(current, now);
-    if (!transition || (transition.record === current && !transition.announce)) return;
+    if (!transition || (transition.record === current && !transition.announce)) {
+      // Nothing to do by what this process knew; the user may have changed elsewhere since: read.
+      if (known) return this.applyOnce(userId, rule, false);
+      return;
+    }
     const { announce } = transition;
     let record = transition.record;
     if (transition.holdOffline !== undefined && record.pendingOffline && this.nodeId !== undefined) {
@@ -236,7 +244,7 @@ export class PresenceTracker {
       let events: PresenceEvent[] | undefined;
       try {
         const counts = await this.store.commit(record, transition.touched, current);
-        events = this.toEvents(record, announce, counts, now, seqs);
+        events = eventsOf(record, announce, counts, now, seqs);
       } finally {
         release(events);
       }
@@ -262,35 +270,6 @@ export class PresenceTracker {
     return this.lastSeq;
   }
 
-  private toEvents(
-    record: UserRecord,
-    announce: rules.Announcement,
-    counts: Map<string, number>,
-    time: number,
-    seqs: number[],
-  ): PresenceEvent[] {
-    const events: PresenceEvent[] = [];
-    let next = 0;
-    if (announce.user) {
-      const event: UserEvent = { time, action: announce.user.action, id: record.id, data: record.data, seq: seqs[next++]! };
-      if (announce.user.reason) event.reason = announce.user.reason;
-      events.push({ kind: 'user', event });
-    }
-    for (const group of announce.groups) {
-      const event: GroupEvent = {
-        groupId: group.groupId,
-        groupOnlineCount: counts.get(group.groupId) ?? 0,
-        time,
-        action: group.action,
-        id: record.id,
-        data: record.data,
-        seq: seqs[next++]!,
-      };
-      if (group.reason) event.reason = group.reason;
-      events.push({ kind: 'group', event });
-    }
-    return events;
-  }
 }
 
 function toUserState(record: UserRecord): UserState {

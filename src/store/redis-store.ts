@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import { isIdle, StoreConflict, type GroupPage, type PresenceStore, type StoreStats, type UserRecord } from '../core/store.js';
 import { ClusterKeys } from './redis-keys.js';
 
@@ -71,8 +72,17 @@ return counts
  * stores and counts. Records are kept once idle (unlike the memory store), since `seq` must keep rising
  * and `lastSeen` must survive.
  */
+/** Users whose last read or committed record a node keeps to start their next change from (see `lastKnown`). */
+const KNOWN_RECORDS = 10_000;
+
 export class RedisStore implements PresenceStore {
   private readonly versions = new WeakMap<UserRecord, string>();
+  /**
+   * The record (with its version, in `versions`) this process last read or committed, per user, least
+   * recently used dropped first. Saves the read (HMGET, a round trip) that starts a change; never trusted
+   * beyond that: the commit's compare-and-set refuses a stale one (docs/cluster.md, "Capacity").
+   */
+  private readonly known = new LRUCache<string, UserRecord>({ max: KNOWN_RECORDS });
   readonly keys: ClusterKeys;
 
   constructor(
@@ -85,7 +95,14 @@ export class RedisStore implements PresenceStore {
 
   async getUser(userId: string): Promise<UserRecord | undefined> {
     const [json, version] = await this.redis.hmget(this.keys.user(userId), 'r', 'v');
-    return this.decode(json, version);
+    const record = this.decode(json, version);
+    if (record) this.known.set(userId, record);
+    else this.known.delete(userId);
+    return record;
+  }
+
+  lastKnown(userId: string): UserRecord | undefined {
+    return this.known.get(userId);
   }
 
   async getUsers(userIds: readonly string[]): Promise<(UserRecord | undefined)[]> {
@@ -127,7 +144,12 @@ export class RedisStore implements PresenceStore {
     args.push(removed.length / 2, ...removed, added.length / 2, ...added);
     args.push(before.pendingOffline?.node ?? '', record.pendingOffline?.node ?? '');
     const result = (await (this.redis as unknown as Scripted).presenceCommit(...args)) as number | number[];
-    if (result === -1) throw new StoreConflict(record.id);
+    if (result === -1) {
+      this.known.delete(record.id);
+      throw new StoreConflict(record.id);
+    }
+    this.versions.set(record, String(Number(expected) + 1));
+    this.known.set(record.id, record);
     const counts = result as number[];
     return new Map(touchedGroups.map((groupId, i) => [groupId, Number(counts[i] ?? 0)]));
   }
