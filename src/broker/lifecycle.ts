@@ -24,7 +24,15 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
     if (ctx.upAtRegister && !ctx.closing()) {
       const identity = ctx.sessions.identity(client);
       if (!identity || identity.observer) return;
-      upCommits.set(client, ctx.tracker.connectionUp(upOf(identity, client)).catch(() => {}));
+      const committed = ctx.tracker.connectionUp(upOf(identity, client)).catch(() => {});
+      upCommits.set(client, committed);
+      // A persistent session has no step between this and its CONNACK for holdConnackUntilUp to wait
+      // in: hold what aedes writes to it (CONNACK, then its queue) until the up is committed.
+      if (!client.clean) {
+        const conn = client.conn;
+        conn.cork();
+        void committed.then(() => conn.uncork());
+      }
     }
   });
 
@@ -78,7 +86,8 @@ const upCommits = new WeakMap<Client, Promise<void>>();
  * registering a client and writing its CONNACK, only the persistence's `cleanIncoming` (a clean
  * session's QoS 2 store, an aedes-persistence method it awaits), so that is where the wait goes: a client
  * holding CONNACK 0 from this node is already in the store every node reads. A persistent session
- * (clean=false) gets no `cleanIncoming` call and is not held (docs/cluster.md, Limits).
+ * (clean=false) gets no `cleanIncoming` call: its socket is corked at registration instead and uncorked
+ * once the up is committed (`wireLifecycle`), so its CONNACK leaves no earlier either.
  */
 export function holdConnackUntilUp(persistence: { cleanIncoming?: (client: Client) => Promise<unknown> }): void {
   const clean = persistence.cleanIncoming?.bind(persistence);
