@@ -19,6 +19,8 @@ export interface ClusterNodeOptions {
   forget?: (node: string, clientId: string) => Promise<unknown>;
   /** Frees what a dead node's connections held beyond presence (their client ids). */
   forgetNode?: (node: string) => Promise<unknown>;
+  /** Puts back what this node's live connections hold beyond presence (their client ids), at a resync. */
+  restore?: () => Promise<unknown>;
   log: Logger;
   onHealth?: (healthy: boolean) => void;
 }
@@ -172,6 +174,7 @@ export class ClusterNode {
       }
     }
     await Promise.all(changes);
+    await this.o.restore?.();
     this.o.log.info('cluster: resynced this node', { node: this.o.nodeId, ended: listed.size - live.filter((c) => listed.get(c.clientId) === c.userId).length, restored: changes.length });
   }
 }

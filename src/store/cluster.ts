@@ -112,6 +112,10 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
         local: () => broker.liveConnections(),
         forget: (dead, clientId) => aedesParts.persistence.delWill({ id: clientId, brokerId: dead }),
         forgetNode: (dead) => clientIds.reapNode(dead),
+        restore: async () => {
+          const lost = await clientIds.restoreHolds();
+          if (lost.length > 0) log.warn('cluster: client ids claimed by other users while this node was cut off', { clientIds: lost.slice(0, 20), count: lost.length });
+        },
         log,
       });
       gateConnects(broker.aedes, () => node!.healthy());

@@ -51,3 +51,38 @@ t.test("another user's CONNECT with an owned client id is refused on every node;
   }
   t.equal(code, 0, "once B is declared down, alice's clean id is free");
 });
+
+t.test('a node declared down while alive gets its client-id holds back at its resync', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  const usersFile = await writeUsersFile(join(t.testdir(), 'users.json'), USERS);
+  const auth = ['--users-file', usersFile];
+  const [a, b] = await Promise.all([startNode(t, redis, 'A', 2000, auth), startNode(t, redis, 'B', 2000, auth)]);
+  const alice = await client(t, a.mqtt, { clientId: 'alice-dev', ...creds('alice') });
+  let aliceClosed = false;
+  alice.on('close', () => (aliceClosed = true));
+  const admin = redis.client();
+  const until = async (check: () => Promise<boolean>, label: string) => {
+    const deadline = Date.now() + 20_000;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  // A stops (SIGSTOP: its sockets stay open, it renews nothing); B declares it down and frees its holds.
+  a.cli.child.kill('SIGSTOP');
+  try {
+    await until(async () => (await admin.hlen('presence:n:A:c')) === 0, "B reaping A's connections");
+    await until(async () => (await admin.exists('presence:cid:alice-dev')) === 0, "alice's id freed by B");
+  } finally {
+    a.cli.child.kill('SIGCONT');
+  }
+  // A is back: its resync brings alice online again, and must put her hold on her id back.
+  await until(async () => (await admin.hlen('presence:n:A:c')) === 1, "A's resync");
+  await until(async () => (await admin.hget('presence:cid:alice-dev', 'user')) === 'alice', "alice's id held again");
+  t.equal(await refusedCode(b.mqtt, { clientId: 'alice-dev', ...creds('mallory') }), 5, "mallory on B with alice's client id: CONNACK 5 again");
+  t.notOk(aliceClosed, 'alice was never disconnected');
+  await alice.endAsync();
+  await until(async () => (await admin.exists('presence:cid:alice-dev')) === 0, 'her id free once she left (the hold was released)');
+  t.pass('the restored hold was released with her connection');
+});
