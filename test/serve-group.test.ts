@@ -1,5 +1,7 @@
+import mqttPacket, { type Packet } from 'mqtt-packet';
 import t from 'tap';
 import { client, subscribe, watcher, type Inbox, type Received } from './fixtures/mqtt.js';
+import { RawClient } from './fixtures/raw.js';
 import { serve } from './fixtures/server.js';
 
 const brief = (m: Received) =>
@@ -134,3 +136,25 @@ t.test('membership announcements join and leave in serve mode too, only for ones
   await gina.publishAsync('presence/member/team/gina', '', { qos: 1, retain: true });
   t.same(await take(watch, 1), ['team:leave:gina:0'], 'idempotent join, spoofed join refused, empty payload leaves');
 });
+
+// The cluster keeps such an UNSUBSCRIBE when aedes finishes it after the close (unsubscribe-intents.ts,
+// test/slow/cluster-outage.test.ts); in memory mode aedes finishes it first: the same rule holds.
+for (const clean of [true, false]) {
+  t.test(`an UNSUBSCRIBE right before DISCONNECT, in one write, is a leave (clean=${clean})`, async (t) => {
+    const server = await serve(t);
+    const watch = await watcher(t, server.mqttUrl, ['presence/group/+']);
+    const other = await client(t, server.mqttUrl, { clientId: 'o-1', username: 'o' });
+    await subscribe(other, 'group/x');
+    t.match((await watch.next("o's join")).json, { id: 'o', action: 'join' });
+    const raw = await RawClient.open(t, server.server.mqttPort);
+    t.equal(await raw.connect({ clientId: 'eve-1', username: 'eve', clean }), 0);
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'group/x', qos: 1 }] });
+    await raw.waitFor((p) => p.cmd === 'suback', "eve's SUBACK");
+    t.match((await watch.next("eve's join")).json, { id: 'eve', action: 'join', groupOnlineCount: 2 });
+    const packets: Packet[] = [{ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['group/x'] }, { cmd: 'disconnect' }];
+    raw.socket.write(Buffer.concat(packets.map((p) => mqttPacket.generate(p))));
+    t.match((await watch.next("eve's leave")).json, { id: 'eve', action: 'leave', groupOnlineCount: 1 });
+    await subscribe(other, 'group/y');
+    t.match((await watch.next('a marker')).json, { id: 'o', groupId: 'y', action: 'join' }, 'nothing else: no offline of eve in x');
+  });
+}
