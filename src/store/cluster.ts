@@ -71,7 +71,7 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
     retryStrategy: options.retryStrategy,
     maxRetriesPerRequest: null,
     enableAutoPipelining: true,
-  });
+  }, redis);
   for (const connection of aedesParts.connections) connection.on('error', () => {});
   let queueClose = () => {};
   const parts: ClusterParts = {

@@ -67,9 +67,11 @@ export function redisAedes(
   nodeId: string,
   onMovedAway: (clientId: string) => void,
   options: RedisOptions = {},
+  /** A connection without key prefix to run the retained guard on (the node's store connection); else its own. */
+  shared?: Redis,
 ): RedisAedes {
   const db = new Redis(url, { ...options, keyPrefix: keys.aedes() });
-  const guard = new Redis(url, options);
+  const guard = shared ?? new Redis(url, options);
   const subConn = new Redis(url, options);
   const pubConn = new GatedPublisher(url, { ...options, enableAutoPipelining: true }, subConn);
   const persistence = redisPersistence({ conn: db });
@@ -97,10 +99,10 @@ export function redisAedes(
   return {
     persistence,
     mq,
-    connections: [db, guard, pubConn, subConn],
+    connections: shared ? [db, pubConn, subConn] : [db, guard, pubConn, subConn],
     close: async () => {
       await persistence.destroy().catch(() => {});
-      guard.disconnect();
+      if (!shared) guard.disconnect();
       // aedes.close() closes the emitter (its two connections)
     },
   };
