@@ -91,6 +91,9 @@ export class RedisStore implements PresenceStore {
   ) {
     this.keys = new ClusterKeys(cluster);
     redis.defineCommand('presenceCommit', { numberOfKeys: 0, lua: COMMIT_SCRIPT });
+    // A Redis that comes back may have lost writes (restarted without its files): versions can then
+    // repeat, and a compare-and-set would accept a record it never had. Start again from reads.
+    redis.on('close', () => this.known.clear());
   }
 
   async getUser(userId: string): Promise<UserRecord | undefined> {
