@@ -83,6 +83,8 @@ export class RedisStore implements PresenceStore {
    * beyond that: the commit's compare-and-set refuses a stale one (docs/cluster.md, "Capacity").
    */
   private readonly known = new LRUCache<string, UserRecord>({ max: KNOWN_RECORDS });
+  /** The socket `known` was filled over (see `knownRecords`). */
+  private knownOver: unknown;
   readonly keys: ClusterKeys;
 
   constructor(
@@ -91,21 +93,31 @@ export class RedisStore implements PresenceStore {
   ) {
     this.keys = new ClusterKeys(cluster);
     redis.defineCommand('presenceCommit', { numberOfKeys: 0, lua: COMMIT_SCRIPT });
-    // A Redis that comes back may have lost writes (restarted without its files): versions can then
-    // repeat, and a compare-and-set would accept a record it never had. Start again from reads.
-    redis.on('close', () => this.known.clear());
   }
 
   async getUser(userId: string): Promise<UserRecord | undefined> {
     const [json, version] = await this.redis.hmget(this.keys.user(userId), 'r', 'v');
     const record = this.decode(json, version);
-    if (record) this.known.set(userId, record);
-    else this.known.delete(userId);
+    if (record) this.knownRecords().set(userId, record);
+    else this.knownRecords().delete(userId);
     return record;
   }
 
   lastKnown(userId: string): UserRecord | undefined {
-    return this.known.get(userId);
+    return this.knownRecords().get(userId);
+  }
+
+  /**
+   * `known`, emptied whenever the connection to Redis is a new one: a Redis that came back may have lost
+   * writes (restarted without its files), versions may then repeat, and a compare-and-set would accept
+   * a record it never had.
+   */
+  private knownRecords(): LRUCache<string, UserRecord> {
+    if (this.redis.stream !== this.knownOver) {
+      this.known.clear();
+      this.knownOver = this.redis.stream;
+    }
+    return this.known;
   }
 
   async getUsers(userIds: readonly string[]): Promise<(UserRecord | undefined)[]> {
@@ -148,11 +160,11 @@ export class RedisStore implements PresenceStore {
     args.push(before.pendingOffline?.node ?? '', record.pendingOffline?.node ?? '');
     const result = (await (this.redis as unknown as Scripted).presenceCommit(...args)) as number | number[];
     if (result === -1) {
-      this.known.delete(record.id);
+      this.knownRecords().delete(record.id);
       throw new StoreConflict(record.id);
     }
     this.versions.set(record, String(Number(expected) + 1));
-    this.known.set(record.id, record);
+    this.knownRecords().set(record.id, record);
     const counts = result as number[];
     return new Map(touchedGroups.map((groupId, i) => [groupId, Number(counts[i] ?? 0)]));
   }
