@@ -91,3 +91,27 @@ t.test('join caps count the joins of every node, and a node starting later loads
   await onC.find((m) => m.json.id === 'ann' && m.json.groupId === 'g1' && m.json.action === 'leave', 'ann leaves g1, seen on C');
   t.same(await subscribe(carolC, 'group/g1'), [1], 'a place in g1 freed on A is free on C');
 });
+
+t.test('a reconnect of the node subscriber loads the memberships again (pub/sub drops what it cannot deliver)', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  const a = await startNode(t, redis, 'A', NODE_TIMEOUT, ['--max-groups-per-user', '2']);
+  const loads = () => a.cli.lines.filter((l) => l.msg === 'cluster: membership mirror loaded from Redis').length;
+  t.equal(loads(), 1, 'loaded once at start');
+  const ann = await client(t, a.mqtt, { clientId: 'ann-a', username: 'ann' });
+  t.same(await subscribe(ann, 'group/g1'), [1], 'ann joins g1');
+
+  // A join made elsewhere whose message A never got: written to the store as a node would commit it.
+  const admin = redis.client();
+  const key = 'presence:u:ann';
+  const [json, version] = await admin.hmget(key, 'r', 'v');
+  const record = JSON.parse(json!) as { seq: number; groups: string[] };
+  await admin.hset(key, 'r', JSON.stringify({ ...record, seq: record.seq + 1, groups: [...record.groups, 'g2'] }), 'v', String(Number(version) + 1));
+  await admin.sadd('presence:g:g2:m', 'ann');
+
+  t.ok(Number(await admin.client('KILL', 'TYPE', 'pubsub')) >= 1, "the node's subscriber connection dropped");
+  const deadline = Date.now() + 10_000;
+  while (loads() < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.equal(loads(), 2, 'loaded again after the reconnect');
+  t.same(await subscribe(ann, 'group/g3'), [128], 'the reload counts g2: a third group is over the cap');
+});
