@@ -115,3 +115,29 @@ t.test('a reconnect of the node subscriber loads the memberships again (pub/sub 
   t.equal(loads(), 2, 'loaded again after the reconnect');
   t.same(await subscribe(ann, 'group/g3'), [128], 'the reload counts g2: a third group is over the cap');
 });
+
+t.test('interval mode: joins kept for the interval leader still reach every node\'s mirror', async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  const extra = ['--announce-max', '2', '--interval-ms', '500', '--max-members-per-group', '4'];
+  const [a, b] = await Promise.all([startNode(t, redis, 'A', NODE_TIMEOUT, extra), startNode(t, redis, 'B', NODE_TIMEOUT, extra)]);
+  const onB = new Inbox(await client(t, b.mqtt, { clientId: 'watch-b' }));
+  await subscribe(onB.client, 'presence/group/big');
+  const reported = new Set<string>();
+  let intervals = 0;
+  const members = ['u1', 'u2', 'u3', 'u4'];
+  for (const id of members) {
+    const c = await client(t, a.mqtt, { clientId: id, username: id });
+    t.same(await subscribe(c, 'group/big'), [1], `${id} joins on A`);
+  }
+  while (members.some((id) => !reported.has(id))) {
+    const m = await onB.next('the joins, per member or in intervals, on B');
+    if (m.json.action === 'interval') {
+      intervals++;
+      for (const id of (m.json.joined as string[] | undefined) ?? []) reported.add(id);
+    } else if (m.json.action === 'join') reported.add(String(m.json.id));
+  }
+  t.ok(intervals >= 1, 'some joins were only in interval events');
+  const late = await client(t, b.mqtt, { clientId: 'u5', username: 'u5' });
+  t.same(await subscribe(late, 'group/big'), [128], 'the group is full on B too');
+});
