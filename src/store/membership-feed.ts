@@ -1,5 +1,4 @@
 import type { Redis } from 'ioredis';
-import type { JSONSchemaType } from 'ajv';
 import type { Membership } from '../auth/policy.js';
 import type { GroupEvent, PresenceEvent } from '../core/events.js';
 import type { Logger } from '../log/logger.js';
@@ -37,7 +36,7 @@ const checkWire = compile<Wire>({
   },
   required: ['changes'],
   additionalProperties: false,
-} as JSONSchemaType<Wire>);
+});
 
 export interface MembershipFeedOptions {
   membership: Membership;
