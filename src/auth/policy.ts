@@ -31,8 +31,10 @@ export type PolicyFactory = (context: PolicyContext) => WatchPolicy;
 
 /**
  * A synchronous, read-only mirror of group membership for the policy and the limits, fed only by the
- * tracker's own join/leave events (`apply`): the tracker's store is the one owner of membership. Joins
- * authorized but not yet applied are counted apart, as reservations (join-reservations.ts).
+ * tracker's join/leave events (`apply`): the tracker's store is the one owner of membership. In a
+ * cluster it is fed with every node's, ordered by seq, and loaded from Redis at start
+ * (src/store/membership-feed.ts). Joins authorized but not yet applied are counted apart, as
+ * reservations (join-reservations.ts).
  */
 export class Membership {
   private readonly groupsOf = new Map<string, Set<string>>();

@@ -1,10 +1,10 @@
 import { Aedes, type Client } from 'aedes';
 import { MemoryClientIdOwnership, type ClientIdOwnership } from '../auth/client-ids.js';
-import type { Viewer } from '../auth/policy.js';
+import type { Membership, Viewer } from '../auth/policy.js';
 import { Security } from '../auth/security.js';
 import { PresenceTracker, realScheduler, type Scheduler } from '../core/tracker.js';
 import { UpdateLimiter } from '../auth/update-limit.js';
-import type { UserData } from '../core/events.js';
+import type { PresenceEvent, UserData } from '../core/events.js';
 import type { Logger } from '../log/logger.js';
 import { Topics, type TopicLayout } from '../topics.js';
 import { assertAedesShape, maxTopicLevelsOf, persistenceOf } from './aedes-internals.js';
@@ -71,6 +71,11 @@ export interface ClusterParts {
   membershipsUnavailable?: () => Refusal | undefined;
   /** Interval mode across the cluster (src/feed/cluster-intervals.ts) instead of this node's own. */
   intervals?: (options: IntervalStageOptions, next: (events: FeedEvent[]) => void, delivered: () => Promise<void>) => FeedStage;
+  /**
+   * Feeds the policy's membership mirror with the cluster's joins and leaves, not only this node's
+   * (src/store/membership-feed.ts): returns what takes this node's events instead of `Membership.apply`.
+   */
+  mirrorMembership?: (membership: Membership) => (events: readonly PresenceEvent[]) => void;
 }
 
 /** A live connection of this process, as the presence model knows it. */
@@ -147,8 +152,9 @@ export class PresenceBroker {
     this.intervals = options.cluster?.intervals
       ? options.cluster.intervals(intervalOptions, toPublisher, () => this.publisher.drained())
       : intervalStage(intervalOptions, (groupId) => tracker.groupPage(groupId, 0, 0).then((page) => page.total), toPublisher);
+    const mirror = options.cluster?.mirrorMembership?.(security.membership) ?? ((events) => security.membership.apply(events));
     this.tracker.setEventSink((events) => {
-      security.membership.apply(events);
+      mirror(events);
       this.intervals.process(events);
     });
     this.updateLimiter = new UpdateLimiter(options.maxUpdatesPerMinute);

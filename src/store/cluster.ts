@@ -17,6 +17,7 @@ import { ClusterKeys } from './redis-keys.js';
 import { IntervalRelay } from './interval-relay.js';
 import { ClusterIntervals } from '../feed/cluster-intervals.js';
 import { RedisStore } from './redis-store.js';
+import { MembershipFeed, type MembershipEmitter } from './membership-feed.js';
 
 /**
  * `serve --redis`: everything a node needs from Redis, assembled once (docs/cluster.md).
@@ -74,6 +75,7 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
   }, redis);
   for (const connection of aedesParts.connections) connection.on('error', () => {});
   let queueClose = () => {};
+  let memberships: MembershipFeed | undefined;
   const parts: ClusterParts = {
     nodeId,
     persistence: aedesParts.persistence,
@@ -89,6 +91,12 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
     intervals: (settings, next, delivered) => {
       const relay = new IntervalRelay(redis, keys, nodeId, Math.max(config.nodeTimeoutMs, 3 * settings.intervalMs));
       return new ClusterIntervals({ ...settings, relay, delivered }, next);
+    },
+    // The policy's mirror holds every node's joins and leaves (membership-feed.ts), loaded in `join`.
+    mirrorMembership: (membership) => {
+      const feed = new MembershipFeed({ membership, mq: aedesParts.mq as MembershipEmitter, subscriber: aedesParts.subscriber, store, nodeId, log });
+      memberships = feed;
+      return (events) => feed.local(events);
     },
   };
   const clientIds = new RedisClientIdOwnership(redis, keys, nodeId, (error) => log.warn('client id release failed', { error: (error as Error).message }));
@@ -119,6 +127,7 @@ export async function connectCluster(config: ServeConfig, log: Logger, trustedDa
         log,
       });
       gateConnects(broker.aedes, () => node!.healthy());
+      await memberships?.start();
       await node.start();
       return node;
     },

@@ -33,6 +33,8 @@ interface RedisEmitter {
 export interface RedisAedes {
   persistence: AedesPersistence;
   mq: unknown;
+  /** The emitter's subscriber connection (its reconnects may have lost messages). */
+  subscriber: Redis;
   /** Redis connections owned here (for health and shutdown). */
   connections: Redis[];
   close(): Promise<void>;
@@ -99,6 +101,7 @@ export function redisAedes(
   return {
     persistence,
     mq,
+    subscriber: subConn,
     connections: shared ? [db, pubConn, subConn] : [db, guard, pubConn, subConn],
     close: async () => {
       await persistence.destroy().catch(() => {});

@@ -211,6 +211,33 @@ export class RedisStore implements PresenceStore {
     return this.redis.smembers(this.keys.nodes());
   }
 
+  /**
+   * Every stored user's memberships (records kept once idle included), in batches, for a node's
+   * mirror (membership-feed.ts): SCAN over `u:*` (COUNT 1000) and one pipelined HGET of `r` per batch,
+   * so O(users) work on Redis in about users/1000 x 2 round trips. Not a point-in-time snapshot: each
+   * record is as read, with its own `seq`. Resolves to the number of records read.
+   */
+  async scanMemberships(onBatch: (batch: { userId: string; seq: number; groups: string[] }[]) => void): Promise<number> {
+    const match = `${this.keys.prefix.replace(/[*?[\]\\]/g, '\\$&')}u:*`;
+    let cursor = '0';
+    let total = 0;
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length === 0) continue;
+      const pipeline = this.redis.pipeline();
+      for (const key of keys) pipeline.hget(key, 'r');
+      const batch = ((await pipeline.exec()) ?? []).flatMap(([error, json]) => {
+        if (error || typeof json !== 'string') return [];
+        const record = JSON.parse(json) as UserRecord;
+        return [{ userId: record.id, seq: record.seq, groups: record.groups }];
+      });
+      total += batch.length;
+      onBatch(batch);
+    } while (cursor !== '0');
+    return total;
+  }
+
   async stats(): Promise<StoreStats> {
     const raw = await this.redis.hgetall(this.keys.stats());
     const n = (field: string) => Number(raw[field] ?? 0);
