@@ -4,7 +4,7 @@
  * `serve --redis --users-file` processes on one real redis-server.
  */
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { writeUsersFile } from '../fixtures/auth.js';
 import { startNode } from '../fixtures/cluster.js';
 import { client, once, refusedCode, subscribe } from '../fixtures/mqtt.js';
@@ -13,15 +13,23 @@ import { startRedis } from '../fixtures/redis.js';
 const USERS = { alice: { password: 'pw-alice' }, bob: { password: 'pw-bob' }, mallory: { password: 'pw-mallory' } };
 const creds = (user: keyof typeof USERS) => ({ username: user, password: USERS[user].password });
 
-t.test("another user's CONNECT with an owned client id is refused on every node; a dead node's holds are freed", async (t) => {
+/** Redis, nodes A and B with a users file, alice connected to A with client id `alice-dev`. */
+async function aliceOnA(t: Test) {
   const redis = await startRedis(t);
-  if (!redis) return;
+  if (!redis) return undefined;
   const usersFile = await writeUsersFile(join(t.testdir(), 'users.json'), USERS);
   const auth = ['--users-file', usersFile];
   const [a, b] = await Promise.all([startNode(t, redis, 'A', 2000, auth), startNode(t, redis, 'B', 2000, auth)]);
   const alice = await client(t, a.mqtt, { clientId: 'alice-dev', ...creds('alice') });
-  let aliceClosed = false;
-  alice.on('close', () => (aliceClosed = true));
+  const state = { closed: false };
+  alice.on('close', () => (state.closed = true));
+  return { redis, a, b, alice, state };
+}
+
+t.test("another user's CONNECT with an owned client id is refused on every node; a dead node's holds are freed", async (t) => {
+  const setup = await aliceOnA(t);
+  if (!setup) return;
+  const { redis, a, b, alice, state } = setup;
 
   t.equal(await refusedCode(b.mqtt, { clientId: 'alice-dev', ...creds('mallory') }), 5, "mallory on B with alice's client id (held on A): CONNACK 5");
   await subscribe(alice, 'chat/alice');
@@ -29,7 +37,7 @@ t.test("another user's CONNECT with an owned client id is refused on every node;
   const bob = await client(t, b.mqtt, { clientId: 'bob-1', ...creds('bob') });
   await bob.publishAsync('chat/alice', 'still here', { qos: 1 });
   t.equal(String((await got)[1]), 'still here', 'alice still receives');
-  t.notOk(aliceClosed, 'alice was never disconnected');
+  t.notOk(state.closed, 'alice was never disconnected');
 
   // A persistent session names its id after its connection ended.
   const session = await client(t, a.mqtt, { clientId: 'bob-session', clean: false, ...creds('bob') });
@@ -53,14 +61,9 @@ t.test("another user's CONNECT with an owned client id is refused on every node;
 });
 
 t.test('a node declared down while alive gets its client-id holds back at its resync', async (t) => {
-  const redis = await startRedis(t);
-  if (!redis) return;
-  const usersFile = await writeUsersFile(join(t.testdir(), 'users.json'), USERS);
-  const auth = ['--users-file', usersFile];
-  const [a, b] = await Promise.all([startNode(t, redis, 'A', 2000, auth), startNode(t, redis, 'B', 2000, auth)]);
-  const alice = await client(t, a.mqtt, { clientId: 'alice-dev', ...creds('alice') });
-  let aliceClosed = false;
-  alice.on('close', () => (aliceClosed = true));
+  const setup = await aliceOnA(t);
+  if (!setup) return;
+  const { redis, a, b, alice, state } = setup;
   const admin = redis.client();
   const until = async (check: () => Promise<boolean>, label: string) => {
     const deadline = Date.now() + 20_000;
@@ -81,7 +84,7 @@ t.test('a node declared down while alive gets its client-id holds back at its re
   await until(async () => (await admin.hlen('presence:n:A:c')) === 1, "A's resync");
   await until(async () => (await admin.hget('presence:cid:alice-dev', 'user')) === 'alice', "alice's id held again");
   t.equal(await refusedCode(b.mqtt, { clientId: 'alice-dev', ...creds('mallory') }), 5, "mallory on B with alice's client id: CONNACK 5 again");
-  t.notOk(aliceClosed, 'alice was never disconnected');
+  t.notOk(state.closed, 'alice was never disconnected');
   await alice.endAsync();
   await until(async () => (await admin.exists('presence:cid:alice-dev')) === 0, 'her id free once she left (the hold was released)');
   t.pass('the restored hold was released with her connection');
