@@ -9,7 +9,8 @@ interface Held {
 
 /**
  * The publishing connection of a node's emitter: it holds PUBLISHes while the emitter's subscriber
- * connection (`subscriber`) is not subscribed, so nothing the node publishes is lost to itself (mqemitter-redis delivers even local messages through Redis).
+ * connection (`subscriber`) is not subscribed, so nothing the node publishes is lost to itself
+ * (mqemitter-redis delivers even local messages through Redis).
  *
  * Redis forwards a PUBLISH only to the subscribers it has when it runs it. The emitter's two
  * connections reconnect independently (a Redis restart, a network blip, `CLIENT KILL TYPE pubsub`), and
@@ -28,7 +29,6 @@ interface Held {
  * Held messages are in memory and unbounded, as ioredis' own offline queue is; the node refuses new
  * connections while its store is unreachable (cluster-node.ts).
  */
-
 export class GatedPublisher extends Redis {
   private subscribed = false;
   private epoch = 0;

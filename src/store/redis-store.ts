@@ -62,6 +62,9 @@ end
 return counts
 `;
 
+/** Users whose last read or committed record a node keeps to start their next change from (see `lastKnown`). */
+const KNOWN_RECORDS = 10_000;
+
 /**
  * `PresenceStore` over Redis, shared by every node of a cluster (docs/cluster.md, "What lives where").
  *
@@ -72,9 +75,6 @@ return counts
  * stores and counts. Records are kept once idle (unlike the memory store), since `seq` must keep rising
  * and `lastSeen` must survive.
  */
-/** Users whose last read or committed record a node keeps to start their next change from (see `lastKnown`). */
-const KNOWN_RECORDS = 10_000;
-
 export class RedisStore implements PresenceStore {
   private readonly versions = new WeakMap<UserRecord, string>();
   /**
