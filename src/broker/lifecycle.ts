@@ -24,15 +24,12 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
     if (ctx.upAtRegister && !ctx.closing()) {
       const identity = ctx.sessions.identity(client);
       if (!identity || identity.observer) return;
-      const committed = ctx.tracker.connectionUp(upOf(identity, client)).catch(() => {});
-      upCommits.set(client, committed);
-      // A persistent session has no step between this and its CONNACK for holdConnackUntilUp to wait
-      // in: hold what aedes writes to it (CONNACK, then its queue) until the up is committed.
-      if (!client.clean) {
-        const conn = client.conn;
-        conn.cork();
-        void committed.then(() => conn.uncork());
-      }
+      upAtRegistration.add(client);
+      // What aedes writes to the client (CONNACK, then a persistent session's queue) waits until the up
+      // is committed: a client holding CONNACK 0 from this node is in the store every node reads.
+      const conn = client.conn;
+      conn.cork();
+      void ctx.tracker.connectionUp(upOf(identity, client)).finally(() => conn.uncork());
     }
   });
 
@@ -50,7 +47,7 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
     if (successor === identity.userId) return;
     // Already up since its registration (cluster): a connection that closed meanwhile was ended by its
     // `clientDisconnect`, which came after that up; nothing is left to do but restore memberships.
-    const early = upCommits.has(client);
+    const early = upAtRegistration.has(client);
     if (!early) void ctx.tracker.connectionUp(upOf(identity, client));
     if (!client.clean) {
       for (const groupId of restoredMemberships(ctx, client)) void ctx.tracker.join(identity.userId, groupId);
@@ -78,25 +75,14 @@ export function wireLifecycle(broker: Aedes, ctx: BrokerContext): void {
   });
 }
 
-/** Clients brought up at their registration (`BrokerContext.upAtRegister`), each with that up's commit. */
-const upCommits = new WeakMap<Client, Promise<void>>();
-
 /**
- * With `upAtRegister`: CONNACK waits until the registration's up is committed. aedes runs, between
- * registering a client and writing its CONNACK, only the persistence's `cleanIncoming` (a clean
- * session's QoS 2 store, an aedes-persistence method it awaits), so that is where the wait goes: a client
- * holding CONNACK 0 from this node is already in the store every node reads. A persistent session
- * (clean=false) gets no `cleanIncoming` call: its socket is corked at registration instead and uncorked
- * once the up is committed (`wireLifecycle`), so its CONNACK leaves no earlier either.
+ * Clients brought up at their registration (`BrokerContext.upAtRegister`). Their socket is corked from
+ * then until the up is committed, so no CONNACK leaves before it (docs/cluster.md, Limits): a client
+ * holding CONNACK 0 from node B that at once ends the user's other device on node A never causes an
+ * offline/online pair. Clean and persistent sessions alike: aedes awaits no step between registering a
+ * client and writing its CONNACK that both kinds share (a clean session's `cleanIncoming` only).
  */
-export function holdConnackUntilUp(persistence: { cleanIncoming?: (client: Client) => Promise<unknown> }): void {
-  const clean = persistence.cleanIncoming?.bind(persistence);
-  persistence.cleanIncoming = async (client: Client) => {
-    const result = clean ? await clean(client) : undefined;
-    await upCommits.get(client);
-    return result;
-  };
-}
+const upAtRegistration = new WeakSet<Client>();
 
 function upOf(identity: { userId: string; data?: ConnectionUp['data']; epoch?: ConnectionUp['epoch'] }, client: Client): ConnectionUp {
   return { userId: identity.userId, connectionId: client.id, data: identity.data, epoch: identity.epoch };

@@ -23,7 +23,7 @@ import { refusal, type Refusal, type RefusalCode } from '../log/refusals.js';
 import { indexRetained } from './retained-index.js';
 import { endReplaysWithClients, type RetainedReplays } from './retained-replay.js';
 import { guardSubscriptionStore } from './subscription-store-guard.js';
-import { holdConnackUntilUp, wireLifecycle } from './lifecycle.js';
+import { wireLifecycle } from './lifecycle.js';
 import { recordGeneratedIds } from './observers.js';
 import { authorizePublish, forward, type QueryHandler } from './publish.js';
 import { Sessions } from './sessions.js';
@@ -184,7 +184,6 @@ export class PresenceBroker {
     recordGeneratedIds(aedes, this.ctx.sessions);
     wireLifecycle(aedes, this.ctx);
     if (this.ctx.lateUnsubscribes) settleUnsubscribesAtEnd(aedes, persistenceOf(aedes), this.ctx);
-    if (this.ctx.upAtRegister) holdConnackUntilUp(persistenceOf(aedes));
     this.sessionExpiry = expirePersistentSessions(aedes, {
       expiryMs: options.persistentSessionExpiryMs ?? 0,
       scheduler: options.scheduler ?? realScheduler,
