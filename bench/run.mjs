@@ -338,8 +338,19 @@ async function clusterScenario() {
     const memory = [];
     const clustered = [];
     const pairs = [];
+    const bareMemory = [];
+    const bareRedis = [];
     let commands = 0;
+    let bareCommands = 0;
     for (let round = 0; round < sizes.rounds; round++) {
+      // What aedes' own Redis engines cost without presence: the ceiling the product's ratio lives under.
+      const bare = { flavor: 'none', announce: false, concurrency: sizes.concurrency, durationMs: sizes.churnMs };
+      bareMemory.push(await against(startBareAedes, 'bare-memory', 'churn', bare));
+      redis.flush();
+      const bareBefore = redis.commands();
+      bareRedis.push(await against(startBareAedes, 'bare-redis', 'churn', bare, undefined, ['--redis', redis.url]));
+      bareCommands += redis.commands() - bareBefore;
+      redis.flush();
       memory.push(await against(startProduct, 'memory', 'churn', opts));
       redis.flush();
       const before = redis.commands();
@@ -360,7 +371,11 @@ async function clusterScenario() {
     const medianTwo = Math.round(pairedTwo[Math.floor((pairedTwo.length - 1) / 2)] * 1000) / 1000;
     emit({ scenario: 'cluster', metric: 'cycles per second, 2 nodes behind a round-robin generator vs 1 node (both --redis; ratio: median of paired rounds)', unit: 'cycles/s', product: rate(pairs), anchor: rate(clustered), ratio: medianTwo, target: null, pass: total(pairs, 'deliveredEvents') === total(pairs, 'expectedEvents'), sizes: { ...sz, cpus: availableParallelism() }, runs: { product: pairs, anchor: clustered, pairedRatios: pairedTwo } });
     emit({ scenario: 'cluster', metric: 'CPU per cycle, 2 nodes (both summed) vs 1 node, --redis (Redis itself not counted)', unit: 'ms', product: cpu(pairs), anchor: cpu(clustered), ratio: ratio(cpu(pairs), cpu(clustered)), target: null, pass: null, sizes: sz });
-    emit({ scenario: 'cluster', metric: 'Redis commands per cycle (pipelined and scripted ones count each)', unit: 'commands', product: Math.round((commands / total(clustered, 'cycles')) * 10) / 10, anchor: null, ratio: null, target: null, pass: null, sizes: sz });
+    const pairedBare = bareRedis.map((run, i) => run.cyclesPerSec / bareMemory[i].cyclesPerSec).sort((x, y) => x - y);
+    const medianBare = Math.round(pairedBare[Math.floor((pairedBare.length - 1) / 2)] * 1000) / 1000;
+    emit({ scenario: 'cluster', metric: "cycles per second, bare aedes on its own Redis engines vs bare aedes in memory (no presence; the engines' own ceiling for the row above)", unit: 'cycles/s', product: rate(bareRedis), anchor: rate(bareMemory), ratio: medianBare, target: null, pass: null, sizes: sz, runs: { product: bareRedis, anchor: bareMemory, pairedRatios: pairedBare } });
+    emit({ scenario: 'cluster', metric: 'CPU per cycle, bare aedes on its own Redis engines vs in memory (Redis itself not counted)', unit: 'ms', product: cpu(bareRedis), anchor: cpu(bareMemory), ratio: ratio(cpu(bareRedis), cpu(bareMemory)), target: null, pass: null, sizes: sz });
+    emit({ scenario: 'cluster', metric: 'Redis commands per cycle (pipelined and scripted ones count each)', unit: 'commands', product: Math.round((commands / total(clustered, 'cycles')) * 10) / 10, anchor: Math.round((bareCommands / total(bareRedis, 'cycles')) * 10) / 10, ratio: null, target: null, pass: null, sizes: sz });
     redis.flush();
     await nodeDeathRow(redis);
   } finally {

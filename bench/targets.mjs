@@ -88,9 +88,10 @@ export async function startProductWith(extra, { profileDir, label = 'product' } 
   return { name: extra.length ? `presence-bridge serve ${extra.join(' ')}` : 'presence-bridge serve', port, memory: () => memoryOf(proc), stop: () => stopProc(proc), pid: proc.pid };
 }
 
-export async function startBareAedes({ profileDir, label = 'bare-aedes' } = {}) {
-  const { proc, port } = await startNode([join(ROOT, 'bench/bare-aedes.mjs'), '--port', '0'], { profileDir, label });
-  return { name: 'bare aedes', port, memory: () => memoryOf(proc), stop: () => stopProc(proc), pid: proc.pid };
+/** Bare aedes; `args` ['--redis', URL] puts it on aedes' own Redis engines (bench/bare-aedes.mjs). */
+export async function startBareAedes({ profileDir, label = 'bare-aedes', args = [] } = {}) {
+  const { proc, port } = await startNode([join(ROOT, 'bench/bare-aedes.mjs'), '--port', '0', ...args], { profileDir, label });
+  return { name: ['bare aedes', ...args].join(' '), port, memory: () => memoryOf(proc), stop: () => stopProc(proc), pid: proc.pid };
 }
 
 export function freePort() {

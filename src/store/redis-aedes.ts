@@ -75,7 +75,7 @@ export function redisAedes(
   const db = new Redis(url, { ...options, keyPrefix: keys.aedes() });
   const guard = shared ?? new Redis(url, options);
   const subConn = new Redis(url, options);
-  const pubConn = new GatedPublisher(url, { ...options, enableAutoPipelining: true }, subConn);
+  const pubConn = new GatedPublisher(url, options, subConn);
   const persistence = redisPersistence({ conn: db });
   const storeRetained = persistence.storeRetained.bind(persistence);
   guard.defineCommand('retainIfNewer', { numberOfKeys: 2, lua: RETAIN_IF_NEWER });

@@ -91,3 +91,21 @@ t.test('the attach scenario runs Mosquitto alone and Mosquitto + the attach brid
   t.same(side?.published, { online: churn.expected, offline: churn.expected }, 'the bridge published one online and one offline per cycle');
   t.ok((side?.onlineAtEnd?.length ?? 0) > 0 && side!.onlineAtEnd!.every((n) => n === 0), 'nobody online once all left: no offline lost');
 });
+
+t.test('the cluster scenario runs memory, --redis, two nodes, bare aedes on both engines and a node death, and every event arrives', async (t) => {
+  if (!requireProgram(t, 'redis-server', ['/usr/bin/redis-server'])) return;
+  const rows = await runBench(t, ['--only=cluster']);
+  t.same([...new Set(rows.map((r) => r.scenario))], ['cluster'], 'only the cluster scenario ran');
+  t.same(rows.filter((r) => r.status !== undefined), [], 'no row skipped or failed (redis-server is here)');
+  const row = (start: string) => rows.find((r) => r.metric.startsWith(start));
+  for (const start of ['cycles per second, one node with --redis', 'node CPU per cycle, --redis', 'cycles per second, 2 nodes', 'cycles per second, bare aedes on its own Redis engines', 'CPU per cycle, bare aedes']) {
+    t.ok(row(start)?.product! > 0 && row(start)?.anchor! > 0, `${start}: both sides measured`);
+  }
+  const commands = row('Redis commands per cycle')!;
+  t.ok(commands.product! > commands.anchor! && commands.anchor! > 0, `Redis commands per cycle counted for the product (${commands.product}) and for bare aedes (${commands.anchor})`);
+  t.equal((row('cycles per second, 2 nodes') as { pass?: boolean }).pass, true, 'two nodes: every online reached the watcher on the first node');
+  const death = row('node death') as Row & { detail: { complete: boolean; offlines: number; reasons: Record<string, number> }; sizes: { users: number } };
+  t.ok(death.detail.complete, 'node death: every user on the killed node went offline at the survivor');
+  t.same({ offlines: death.detail.offlines, node_down: death.detail.reasons.node_down }, { offlines: death.sizes.users, node_down: death.sizes.users }, 'node death: once each, all node_down');
+});
+
