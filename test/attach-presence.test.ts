@@ -146,3 +146,66 @@ t.test('invalid announcements are logged and dropped; the bridge carries on', as
     `presence/user/mallory ${spy.all.at(-1)!.payload.toString()}`,
   ]);
 });
+
+// The bridge republishes a live birth that junk replaced in the retained store (writer.restore), and it
+// hears its own copy back like any message. A client reconnecting fast on one client id ends epochs
+// faster than that copy returns under load; the copy must still never count as a new connection (bench
+// smoke in CI once: one user left online for good, one offline short).
+t.test("the bridge's own restored birth, heard back after its epoch and many later ones ended, brings nobody online", async (t) => {
+  const broker = await mosquitto(t);
+  if (!broker) return;
+  const { running } = await attach(t, broker);
+  const watch = new Inbox(await client(t, broker.url, { ...broker.as('watcher'), clientId: 'watcher-1' }));
+  await subscribe(watch.client, ['presence/user/+']);
+  const alice = await client(t, broker.url, { ...broker.as('alice'), clientId: 'a-1' });
+  const topic = 'presence/conn/alice/a-1';
+  const birth = (epoch: string) => JSON.stringify({ action: 'online', epoch });
+  const end = (epoch: string) => JSON.stringify({ action: 'offline', epoch, graceful: true });
+  await alice.publishAsync(topic, birth('e0'), { qos: 1, retain: true });
+  t.match((await watch.next('alice online')).json, { id: 'alice', action: 'online' });
+  // One burst: junk replaces the live birth (the bridge puts e0 back), then e0 ends and ten more
+  // epochs come and go, all on their way before the bridge's copy of e0 can reach the broker.
+  const burst = ['not json', end('e0')];
+  for (let i = 1; i <= 10; i++) burst.push(birth(`e${i}`), end(`e${i}`));
+  await Promise.all(burst.map((payload) => alice.publishAsync(topic, payload, { qos: 1, retain: true })));
+  const seen: string[] = [];
+  while (seen.length < 21) seen.push(String((await watch.next(`alice event ${seen.length + 2}`)).json.action));
+  t.same(seen, ['offline', ...Array.from({ length: 10 }, () => ['online', 'offline']).flat()], 'one offline, then one pair per epoch');
+  // the bridge published its copy of e0 before these events, so the broker had it before bob's birth
+  const bob = await client(t, broker.url, { ...broker.as('bob'), clientId: 'b-1' });
+  await bob.publishAsync('presence/conn/bob/b-1', birth('b0'), { qos: 1, retain: true });
+  const next = await watch.next('bob online');
+  t.match(next.json, { id: 'bob', action: 'online' }, 'nothing about alice before bob online');
+  await running.tracker.settled();
+  t.match(await running.tracker.user('alice'), { online: false }, 'alice stays offline');
+  t.same(watch.unread(), []);
+});
+
+t.test("the bridge's own restored membership, heard back after the user left, joins nobody", async (t) => {
+  const broker = await mosquitto(t);
+  if (!broker) return;
+  const { running } = await attach(t, broker);
+  const watch = new Inbox(await client(t, broker.url, { ...broker.as('watcher'), clientId: 'watcher-1' }));
+  await subscribe(watch.client, ['presence/group/+', 'presence/user/+']);
+  const alice = await client(t, broker.url, { ...broker.as('alice'), clientId: 'a-1' });
+  const member = 'presence/member/lobby/alice';
+  await alice.publishAsync(member, JSON.stringify({ action: 'join' }), { qos: 1, retain: true });
+  t.match((await watch.next('alice joins')).json, { action: 'join', id: 'alice' });
+  // junk replaces the membership (the bridge puts the join back), and the leave is already on its way
+  await Promise.all([
+    alice.publishAsync(member, '{"action":"maybe"}', { qos: 1, retain: true }),
+    alice.publishAsync(member, '', { qos: 1, retain: true }),
+  ]);
+  t.match((await watch.next('alice leaves')).json, { action: 'leave', id: 'alice' });
+  const bob = await client(t, broker.url, { ...broker.as('bob'), clientId: 'b-1' });
+  await bob.publishAsync('presence/conn/bob/b-1', JSON.stringify({ action: 'online', epoch: 'b0' }), { qos: 1, retain: true });
+  t.match((await watch.next('bob online')).json, { id: 'bob', action: 'online' }, 'nothing about the lobby before bob online');
+  await running.tracker.settled();
+  t.same((await running.tracker.user('alice'))?.groups ?? [], [], 'alice is in no group');
+  t.same(watch.unread(), []);
+  // and the broker no longer retains a membership for her
+  const spy = new Inbox(await client(t, broker.url, { ...broker.as('bridge'), clientId: 'spy' }));
+  await subscribe(spy.client, [member, 'presence/conn/bob/b-1']);
+  const first = await spy.next('a retained message');
+  t.equal(first.topic, 'presence/conn/bob/b-1', 'only bob birth is retained');
+});

@@ -43,6 +43,9 @@ export class AnnouncementHandler {
   /** One message on an announcement topic (or any other topic under the prefix the bridge reads). */
   handle(topic: string, payload: Buffer): void {
     const target = this.deps.topics.parse(topic);
+    if (payload.length > 0 && (target.kind === 'conn' || target.kind === 'member') && this.deps.writer.ownCopy(topic, payload)) {
+      return this.onOwnCopy(topic, target.kind === 'member' ? target : undefined, payload);
+    }
     if (target.kind === 'conn') this.onConn(topic, target.userId, target.clientId, payload);
     else if (target.kind === 'member') this.onMember(topic, target.groupId, target.userId, payload);
     else if (payload.length > 0 && isAnnouncementTopic(this.deps.topics, topic)) {
@@ -56,6 +59,22 @@ export class AnnouncementHandler {
     this.dropped++;
     this.deps.log.warn('announcement dropped', { topic, code: refusal.code, reason: refusal.detail });
     this.deps.onRefused?.(refusal.code);
+  }
+
+  /**
+   * A copy the bridge restored, heard back: it changes nothing, but the broker now retains it. If the
+   * topic moved on meanwhile (the birth ended, the membership was left), put the truth back again.
+   */
+  private onOwnCopy(topic: string, member: { groupId: string; userId: string } | undefined, payload: Buffer): void {
+    const { mirror, writer } = this.deps;
+    if (member) {
+      if (!mirror.isMember(member.userId, member.groupId)) writer.clear(topic);
+      return;
+    }
+    const live = mirror.live(topic);
+    if (live?.payload.equals(payload)) return;
+    if (live) writer.restore(topic, live.payload, 'an outdated copy of ours replaced the live birth');
+    else writer.clear(topic);
   }
 
   private onConn(topic: string, userId: string, clientId: string, payload: Buffer): void {
