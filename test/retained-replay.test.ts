@@ -24,8 +24,10 @@ t.test('retained replays end with watchers that disconnect, drop or stall and dr
   await Promise.all(Array.from({ length: 120 }, (_, i) => leavingWatcher(server.mqttPort, `gone${i}`, kinds[i % 3]!)));
   await heapWhenIdle('the replays to gone watchers to end');
   const grown = heap.stop() - base;
-  // Before the fix: ~360 MiB (3000 records x 120 watchers, each a pinned Error and packet).
-  t.ok(grown < 48 * MiB, `heap peak grew ${(grown / MiB).toFixed(1)} MiB (bound 48 MiB)`);
+  // Measured 2026-12-01 on this input: without the fix ~300 MiB (2000 records x 120 watchers, each a
+  // pinned Error and packet); with it 33-50 MiB, garbage included (heapUsed's peak depends on when V8
+  // collects, more so on a loaded machine: a bound of 48 MiB failed once). The bound sits between.
+  t.ok(grown < 150 * MiB, `heap peak grew ${(grown / MiB).toFixed(1)} MiB (bound 150 MiB; ~300 without the fix)`);
   t.equal(server.broker.retainedReplays.active, 0, 'no replay left running');
   t.ok(server.broker.retainedReplays.stopped > 0, 'replays were cut short, not run to the end');
 
