@@ -62,14 +62,14 @@ export class BrokerWriter {
     if (pending!.length === 0) this.copies.delete(topic);
     return true;
   }
-
-  /** The link dropped: copies not heard back by now never will be on this connection (the resync reads the truth). */
-  forgetCopies(): void {
-    this.copies.clear();
-  }
 }
 
-/** Bounds on copies awaited (a copy the broker never delivers back must not be kept for ever). */
+/**
+ * Bounds on copies awaited (a copy the broker never delivers back must not be kept for ever). They are
+ * kept across a dropped link: mqtt.js may send an unacknowledged copy again after reconnecting. One a
+ * client happens to repeat byte for byte is a replay of a birth the bridge held live, which changes
+ * nothing, or of an ended one, which is stale either way.
+ */
 const MAX_COPIES_PER_TOPIC = 8;
 const MAX_COPY_TOPICS = 10_000;
 
