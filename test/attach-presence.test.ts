@@ -209,3 +209,46 @@ t.test("the bridge's own restored membership, heard back after the user left, jo
   const first = await spy.next('a retained message');
   t.equal(first.topic, 'presence/conn/bob/b-1', 'only bob birth is retained');
 });
+
+// A copy the bridge restored must never be mistaken for a client's message of the same bytes: the thin
+// client's join is byte for byte the bridge's, and births without an epoch are all alike.
+t.test("a client's re-join or epoch-less birth made while the bridge's copy is on its way is applied", async (t) => {
+  const broker = await mosquitto(t);
+  if (!broker) return;
+  const { running } = await attach(t, broker);
+  const watch = new Inbox(await client(t, broker.url, { ...broker.as('watcher'), clientId: 'watcher-1' }));
+  await subscribe(watch.client, ['presence/group/+']);
+  const users = new Inbox(await client(t, broker.url, { ...broker.as('watcher'), clientId: 'watcher-2' }));
+  await subscribe(users.client, ['presence/user/+']);
+  const alice = await client(t, broker.url, { ...broker.as('alice'), clientId: 'a-1' });
+  const member = 'presence/member/lobby/alice';
+  const join = JSON.stringify({ action: 'join' });
+  await alice.publishAsync(member, join, { qos: 1, retain: true });
+  t.match((await watch.next('alice joins')).json, { action: 'join', id: 'alice' });
+  // junk (the bridge puts the join back), the leave and the re-join, all before that copy comes back
+  await Promise.all(['{"action":"maybe"}', '', join].map((payload) => alice.publishAsync(member, payload, { qos: 1, retain: true })));
+  t.match((await watch.next('alice leaves')).json, { action: 'leave', id: 'alice' });
+  t.match((await watch.next('alice joins again')).json, { action: 'join', id: 'alice' });
+
+  const conn = 'presence/conn/alice/a-1';
+  const birth = JSON.stringify({ action: 'online' });
+  await alice.publishAsync(conn, birth, { qos: 1, retain: true });
+  t.match((await users.next('alice online')).json, { action: 'online', id: 'alice' });
+  await Promise.all(['junk', JSON.stringify({ action: 'offline', graceful: true }), birth].map((payload) => alice.publishAsync(conn, payload, { qos: 1, retain: true })));
+  t.match((await users.next('alice offline')).json, { action: 'offline', id: 'alice' });
+  t.match((await users.next('alice online again')).json, { action: 'online', id: 'alice' });
+
+  const bob = await client(t, broker.url, { ...broker.as('bob'), clientId: 'b-1' });
+  await bob.publishAsync('presence/conn/bob/b-1', JSON.stringify({ action: 'online', epoch: 'b0' }), { qos: 1, retain: true });
+  t.match((await users.next('bob online')).json, { id: 'bob', action: 'online' }, 'nothing about alice before bob online');
+  await running.tracker.settled();
+  t.match(await running.tracker.user('alice'), { online: true, groups: ['lobby'] }, 'alice is online and in the lobby');
+  // the lobby saw her online, offline, online (group events of a member), nothing more
+  t.same(watch.unread().map((m) => m.json.action), ['online', 'offline', 'online']);
+  t.same(users.unread(), []);
+  // and the broker retains her membership and a birth
+  const spy = new Inbox(await client(t, broker.url, { ...broker.as('bridge'), clientId: 'spy' }));
+  await subscribe(spy.client, [member, conn]);
+  const retained = [await spy.next('the membership'), await spy.next('the birth')];
+  t.same(retained.map((m) => [m.topic, (m.json as { action: string }).action]), [[member, 'join'], [conn, 'online']], 'both retained');
+});

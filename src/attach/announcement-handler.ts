@@ -43,8 +43,9 @@ export class AnnouncementHandler {
   /** One message on an announcement topic (or any other topic under the prefix the bridge reads). */
   handle(topic: string, payload: Buffer): void {
     const target = this.deps.topics.parse(topic);
-    if (payload.length > 0 && (target.kind === 'conn' || target.kind === 'member') && this.deps.writer.ownCopy(topic, payload)) {
-      return this.onOwnCopy(topic, target.kind === 'member' ? target : undefined, payload);
+    if (payload.length > 0 && (target.kind === 'conn' || target.kind === 'member')) {
+      const source = this.deps.writer.ownCopy(topic, payload);
+      if (source) return this.onOwnCopy(topic, target.kind === 'member' ? target : undefined, source);
     }
     if (target.kind === 'conn') this.onConn(topic, target.userId, target.clientId, payload);
     else if (target.kind === 'member') this.onMember(topic, target.groupId, target.userId, payload);
@@ -62,17 +63,18 @@ export class AnnouncementHandler {
   }
 
   /**
-   * A copy the bridge restored, heard back: it changes nothing, but the broker now retains it. If the
-   * topic moved on meanwhile (the birth ended, the membership was left), put the truth back again.
+   * A copy the bridge restored (of `source`), heard back: it changes nothing, but the broker now retains
+   * it. If the topic moved on meanwhile (the birth ended or changed, the membership was left), the truth
+   * is put back again.
    */
-  private onOwnCopy(topic: string, member: { groupId: string; userId: string } | undefined, payload: Buffer): void {
+  private onOwnCopy(topic: string, member: { groupId: string; userId: string } | undefined, source: Buffer): void {
     const { mirror, writer } = this.deps;
     if (member) {
       if (!mirror.isMember(member.userId, member.groupId)) writer.clear(topic);
       return;
     }
     const live = mirror.live(topic);
-    if (live?.payload.equals(payload)) return;
+    if (live?.payload.equals(source)) return;
     if (live) writer.restore(topic, live.payload, 'an outdated copy of ours replaced the live birth');
     else writer.clear(topic);
   }

@@ -123,6 +123,7 @@ export class AttachBridge extends EventEmitter implements QueryEndpoint {
     this.client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.retain));
     this.client.on('close', () => {
       const wasLive = this.resync.linkLost();
+      this.writer.forgetCopies();
       this.rebirth.pause();
       if (wasLive) this.emit('connection', false);
     });
