@@ -127,6 +127,16 @@ async function against(start, label, scenario, options, onPhase, args = []) {
   }
 }
 
+/**
+ * Each round's product run beside its anchor run (same round, same machine state): the sorted ratios of
+ * their cycles/s and their median (to 3 decimals), which resists a neighbour's burst better than the
+ * ratio of totals.
+ */
+function pairedMedian(product, anchor) {
+  const paired = product.map((run, i) => run.cyclesPerSec / anchor[i].cyclesPerSec).sort((x, y) => x - y);
+  return { paired, median: Math.round(paired[Math.floor((paired.length - 1) / 2)] * 1000) / 1000 };
+}
+
 const PRODUCT = { flavor: 'presence', announce: false };
 const results = {};
 
@@ -145,8 +155,7 @@ async function churnScenario() {
   results.churnRate = p;
   // Each round's product run follows its anchor run; the median of those paired ratios resists a
   // neighbour's burst on the shared machine better than the ratio of totals.
-  const paired = product.map((run, i) => run.cyclesPerSec / anchor[i].cyclesPerSec).sort((x, y) => x - y);
-  const median = Math.round(paired[Math.floor((paired.length - 1) / 2)] * 1000) / 1000;
+  const { paired, median } = pairedMedian(product, anchor);
   const expected = product.reduce((s, r) => s + r.expectedEvents, 0);
   const delivered = product.reduce((s, r) => s + r.deliveredEvents, 0);
   const sz = { concurrency: sizes.concurrency, seconds: sizes.churnMs / 1000, rounds: sizes.rounds };
@@ -298,8 +307,7 @@ async function attachScenario() {
   const rate = (runs) => Math.round((total(runs, 'cycles') / total(runs, 'seconds')) * 10) / 10;
   const pRate = rate(product);
   const aRate = rate(anchor);
-  const paired = product.map((run, i) => run.cyclesPerSec / anchor[i].cyclesPerSec).sort((x, y) => x - y);
-  const median = Math.round(paired[Math.floor((paired.length - 1) / 2)] * 1000) / 1000;
+  const { paired, median } = pairedMedian(product, anchor);
   emit({ scenario: 'attach', metric: 'connect/disconnect cycles per second, birth + will + offline by the client (ratio: median of paired rounds)', unit: 'cycles/s', status: 'ok', product: pRate, anchor: aRate, ratio: median, target: churnTarget, pass: median >= 0.8, sizes: sz, runs: { product, anchor, pairedRatios: paired } });
   const cpuPerCycle = (runs) => Math.round((total(runs, 'brokerCpuMs') / total(runs, 'cycles')) * 1000) / 1000;
   const cpuP = cpuPerCycle(product);
@@ -361,18 +369,15 @@ async function clusterScenario() {
     }
     const total = (runs, field) => runs.reduce((s, r) => s + r[field], 0);
     const rate = (runs) => Math.round((total(runs, 'cycles') / total(runs, 'seconds')) * 10) / 10;
-    const paired = clustered.map((run, i) => run.cyclesPerSec / memory[i].cyclesPerSec).sort((x, y) => x - y);
-    const median = Math.round(paired[Math.floor((paired.length - 1) / 2)] * 1000) / 1000;
+    const { paired, median } = pairedMedian(clustered, memory);
     const sz = { concurrency: sizes.concurrency, seconds: sizes.churnMs / 1000, rounds: sizes.rounds };
     emit({ scenario: 'cluster', metric: 'cycles per second, one node with --redis vs in memory (ratio: median of paired rounds)', unit: 'cycles/s', product: rate(clustered), anchor: rate(memory), ratio: median, target: 'ratio >= 0.7', pass: median >= 0.7, sizes: sz, runs: { product: clustered, anchor: memory, pairedRatios: paired } });
     const cpu = (runs) => Math.round((total(runs, 'brokerCpuMs') / total(runs, 'cycles')) * 1000) / 1000;
     emit({ scenario: 'cluster', metric: 'node CPU per cycle, --redis vs in memory (Redis itself not counted)', unit: 'ms', product: cpu(clustered), anchor: cpu(memory), ratio: ratio(cpu(clustered), cpu(memory)), target: null, pass: null, sizes: sz });
-    const pairedTwo = pairs.map((run, i) => run.cyclesPerSec / clustered[i].cyclesPerSec).sort((x, y) => x - y);
-    const medianTwo = Math.round(pairedTwo[Math.floor((pairedTwo.length - 1) / 2)] * 1000) / 1000;
+    const { paired: pairedTwo, median: medianTwo } = pairedMedian(pairs, clustered);
     emit({ scenario: 'cluster', metric: 'cycles per second, 2 nodes behind a round-robin generator vs 1 node (both --redis; ratio: median of paired rounds)', unit: 'cycles/s', product: rate(pairs), anchor: rate(clustered), ratio: medianTwo, target: null, pass: total(pairs, 'deliveredEvents') === total(pairs, 'expectedEvents'), sizes: { ...sz, cpus: availableParallelism() }, runs: { product: pairs, anchor: clustered, pairedRatios: pairedTwo } });
     emit({ scenario: 'cluster', metric: 'CPU per cycle, 2 nodes (both summed) vs 1 node, --redis (Redis itself not counted)', unit: 'ms', product: cpu(pairs), anchor: cpu(clustered), ratio: ratio(cpu(pairs), cpu(clustered)), target: null, pass: null, sizes: sz });
-    const pairedBare = bareRedis.map((run, i) => run.cyclesPerSec / bareMemory[i].cyclesPerSec).sort((x, y) => x - y);
-    const medianBare = Math.round(pairedBare[Math.floor((pairedBare.length - 1) / 2)] * 1000) / 1000;
+    const { paired: pairedBare, median: medianBare } = pairedMedian(bareRedis, bareMemory);
     emit({ scenario: 'cluster', metric: "cycles per second, bare aedes on its own Redis engines vs bare aedes in memory (no presence; the engines' own ceiling for the row above)", unit: 'cycles/s', product: rate(bareRedis), anchor: rate(bareMemory), ratio: medianBare, target: null, pass: null, sizes: sz, runs: { product: bareRedis, anchor: bareMemory, pairedRatios: pairedBare } });
     emit({ scenario: 'cluster', metric: 'CPU per cycle, bare aedes on its own Redis engines vs in memory (Redis itself not counted)', unit: 'ms', product: cpu(bareRedis), anchor: cpu(bareMemory), ratio: ratio(cpu(bareRedis), cpu(bareMemory)), target: null, pass: null, sizes: sz });
     emit({ scenario: 'cluster', metric: 'Redis commands per cycle (pipelined and scripted ones count each)', unit: 'commands', product: Math.round((commands / total(clustered, 'cycles')) * 10) / 10, anchor: Math.round((bareCommands / total(bareRedis, 'cycles')) * 10) / 10, ratio: null, target: null, pass: null, sizes: sz });
